@@ -422,6 +422,14 @@ export class OnnxGraphOps implements Ops<Sym> {
     return out;
   }
 
+  relu(x: Sym): Sym {
+    const out = this.op('Relu', [x], {}, x.shape, (g) => {
+      const active = this.emit('Cast', [this.emit('Greater', [out, this.scalar(0)], {}, x.shape, 'bool')], { to: attr.int(1) }, x.shape);
+      return [this.emit('Mul', [g, active], {}, x.shape)];
+    });
+    return out;
+  }
+
   erf(x: Sym): Sym {
     return this.op('Erf', [x], {}, x.shape, (g) => {
       const sq = this.emit('Mul', [x, x], {}, x.shape);

@@ -37,6 +37,7 @@ export interface Ops<T> {
   reduceSum(x: T, axes: number[]): T; // keeps dims
   softmax(x: T): T; // over the last axis
   sigmoid(x: T): T;
+  relu(x: T): T;
   erf(x: T): T;
   exp(x: T): T;
   sqrt(x: T): T;

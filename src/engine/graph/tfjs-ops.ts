@@ -107,6 +107,9 @@ export class TfjsOps implements Ops<Tensor> {
   sigmoid(x: Tensor): Tensor {
     return this.tf.sigmoid(x);
   }
+  relu(x: Tensor): Tensor {
+    return this.tf.relu(x);
+  }
   erf(x: Tensor): Tensor {
     return this.tf.erf(x);
   }

@@ -1,0 +1,101 @@
+import * as os from 'os';
+import * as path from 'path';
+import { CliArgs, runCli } from './cli-args';
+import { buildEmojiDataset, conceptsForSplit, loadEmojiCatalog, BASE_TRAINING_STYLES } from '../engine/data';
+import { captionVocabulary, createEmojiBaseModel, emojiCaptionedImages, EMOJI_BASE_RECIPE } from '../engine/training/emoji-base.recipe';
+import { pretrain } from '../engine/training/pretrain.trainer';
+import { ProgressBar, formatDuration } from '../engine/training/progress-reporter';
+import { loadDiffusionModel } from '../engine/models/diffusion-model';
+import { writeFileAtomic } from '../engine/io/atomic-write';
+
+/**
+ * npm run pretrain -- [--out models/emoji-base] [--steps 12000] [--batch 64] [--resume]
+ *   [--checkpoint-dir DIR] [--lr 3e-4] [--threads N] [--limit N] [--seed 0]
+ * Trains the bundled base model on Noto + Twemoji (train split) and writes a diffusers folder.
+ */
+runCli(async () => {
+  const args = new CliArgs();
+  const out = path.resolve(args.string('out', path.join('models', 'emoji-base')));
+  const checkpointDir = path.resolve(args.string('checkpoint-dir', path.join(os.homedir(), '.cache', 'style-as-a-service', 'pretrain', path.basename(out))));
+  const steps = args.number('steps', 12000);
+  const batchSize = args.number('batch', 64);
+  const resume = args.flag('resume');
+  const lr = args.number('lr', 3e-4);
+  const threads = args.optionalString('threads');
+  const limit = args.optionalString('limit');
+  const seed = args.number('seed', 0);
+  const checkpointEvery = args.number('checkpoint-every', 500);
+  args.rejectUnknown();
+
+  const catalog = loadEmojiCatalog({ includeFlags: false });
+  const train = conceptsForSplit(catalog.concepts, 'train');
+  const dataset = await buildEmojiDataset({
+    styles: BASE_TRAINING_STYLES,
+    concepts: limit ? train.slice(0, Number(limit)) : train,
+    size: EMOJI_BASE_RECIPE.imageSize,
+  });
+  const conceptsById = new Map(catalog.concepts.map((c) => [c.id, c]));
+  const model = createEmojiBaseModel(captionVocabulary(train));
+  if (resume) {
+    // The vocabulary and configs are part of the checkpointed model: keep the saved ones.
+    try {
+      const saved = await loadDiffusionModel(out);
+      Object.assign(model, { tokenizer: saved.tokenizer, tokenizerFiles: saved.tokenizerFiles, textConfig: saved.textConfig, unetConfig: saved.unetConfig });
+    } catch {
+      // nothing saved yet: start from the recipe
+    }
+  }
+  console.error(`pretraining ${path.relative(process.cwd(), out)}: ${dataset.count} images (${train.length} concepts × ${BASE_TRAINING_STYLES.join('+')}), ${steps} steps × batch ${batchSize}${resume ? ', resuming' : ''}`);
+  const bar = new ProgressBar();
+  const started = Date.now();
+  const ac = new AbortController();
+  process.once('SIGINT', () => ac.abort());
+  process.once('SIGTERM', () => ac.abort());
+  const result = await pretrain({
+    model,
+    data: emojiCaptionedImages(dataset, conceptsById),
+    outDir: out,
+    checkpointDir,
+    steps,
+    batchSize,
+    lr,
+    warmupSteps: 500,
+    minLrRatio: 0.1,
+    weightDecay: 0.01,
+    gradClip: 1,
+    emaDecay: 0.999,
+    minSnrGamma: 5,
+    captionDropout: 0.1,
+    seed,
+    checkpointEverySteps: checkpointEvery,
+    resume,
+    intraOpThreads: threads ? Number(threads) : undefined,
+    signal: ac.signal,
+    onProgress: (p) =>
+      bar.update({
+        step: p.step,
+        totalSteps: p.totalSteps,
+        samplesPerSecond: p.samplesPerSecond,
+        etaSeconds: ((p.totalSteps - p.step) * batchSize) / Math.max(p.samplesPerSecond, 1e-9),
+        values: { loss: p.loss, lr: p.lr },
+      }),
+    extraFiles: async () => ({
+      'training_data.json': JSON.stringify(
+        { styles: BASE_TRAINING_STYLES, imageSize: dataset.size, trainConcepts: train.map((c) => c.id), heldOutConcepts: conceptsForSplit(catalog.concepts, 'heldOut').map((c) => c.id) },
+        null,
+        1,
+      ),
+    }),
+  });
+  bar.done();
+  const summary = {
+    steps: result.steps,
+    samplesSeen: result.samplesSeen,
+    trainHours: +(result.trainSeconds / 3600).toFixed(3),
+    samplesPerSecond: +(result.samplesSeen / Math.max(result.trainSeconds, 1e-9)).toFixed(2),
+    finalLoss: result.finalLoss,
+    wallThisRun: formatDuration((Date.now() - started) / 1000),
+  };
+  await writeFileAtomic(path.join(checkpointDir, 'summary.json'), JSON.stringify(summary, null, 2));
+  console.log(JSON.stringify(summary));
+});

@@ -1,0 +1,42 @@
+// Crash-safe file writes: readers see either the old file or the complete new one, never a torn write.
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+/** A sibling temporary name (same directory, so the final rename stays on one filesystem). */
+export function temporarySiblingPath(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/** Flushes a directory entry so a completed rename survives power loss; not supported everywhere. */
+async function fsyncDirectory(dir: string): Promise<void> {
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(dir, 'r');
+    await fh.sync();
+  } catch {
+    // Some platforms (Windows) and filesystems refuse fsync on directories; the rename is still atomic.
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
+}
+
+/** Writes data to a temporary file, fsyncs it, then renames it over `target`. */
+export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
+  await fsp.mkdir(path.dirname(target), { recursive: true });
+  const tmp = temporarySiblingPath(target);
+  const fh = await fsp.open(tmp, 'w');
+  try {
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, target);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    throw e;
+  }
+  await fsyncDirectory(path.dirname(target));
+}

@@ -1,0 +1,149 @@
+import * as fsp from 'fs/promises';
+import * as path from 'path';
+import { UNetConfig, parseUNetConfig } from './unet-config';
+import { ClipTextConfig, parseClipTextConfig } from './clip-text.model';
+import { ParamMap } from './param-init';
+import { NamedTensor } from '../io/safetensors';
+import {
+  createModelIndex,
+  readComponentConfig,
+  readComponentWeights,
+  readModelIndex,
+  writeComponent,
+  writeModelFolder,
+  writeModelIndex,
+} from '../io/model-folder';
+import { writeFileAtomic } from '../io/atomic-write';
+import { Tokenizer } from '../tokenizer/tokenizer';
+import { loadTokenizer } from '../tokenizer/tokenizer.loader';
+import { BuiltTokenizer, serializeTokenizerJson } from '../tokenizer/word-level.tokenizer';
+import { SchedulerConfig, parseSchedulerConfig, serializeSchedulerConfig } from '../schedulers';
+
+/**
+ * How images map to the UNet's sample space. Pixel-space models may fold f×f pixel patches into
+ * channels (pixel_unshuffle) so a 32 px image is denoised as a 16×16 grid.
+ */
+export interface SampleSpace {
+  type: 'pixel';
+  imageSize: number;
+  patchSize: number;
+}
+
+/** A loaded text-to-image model: diffusers-layout configs, weights and tokenizer. */
+export interface DiffusionModel {
+  name: string;
+  unetConfig: UNetConfig;
+  textConfig: ClipTextConfig;
+  schedulerConfig: SchedulerConfig;
+  unetParams: ParamMap;
+  textParams: ParamMap;
+  tokenizer: Tokenizer;
+  /** Raw tokenizer files, written back unchanged on save. */
+  tokenizerFiles: Record<string, string>;
+  sampleSpace: SampleSpace;
+  maxLength: number;
+  extraIndex?: Record<string, unknown>;
+}
+
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt'];
+
+/** Tokenizer files as written into a model folder. */
+export function tokenizerFilesOf(built: BuiltTokenizer): Record<string, string> {
+  return {
+    'tokenizer.json': serializeTokenizerJson(built.files['tokenizer.json']),
+    'tokenizer_config.json': `${JSON.stringify(built.files['tokenizer_config.json'], null, 2)}\n`,
+    'special_tokens_map.json': `${JSON.stringify(built.files['special_tokens_map.json'], null, 2)}\n`,
+  };
+}
+
+export function sampleShape(model: Pick<DiffusionModel, 'unetConfig' | 'sampleSpace'>): [number, number, number] {
+  const s = model.sampleSpace.imageSize / model.sampleSpace.patchSize;
+  return [model.unetConfig.in_channels, s, s];
+}
+
+function toParamMap(tensors: Map<string, NamedTensor>, ignore: (name: string) => boolean = () => false): ParamMap {
+  const out: ParamMap = new Map();
+  for (const [k, v] of tensors) if (!ignore(k)) out.set(k, { shape: v.shape, data: v.data });
+  return out;
+}
+
+export async function loadDiffusionModel(dir: string): Promise<DiffusionModel> {
+  const index = await readModelIndex(dir);
+  const unetConfig = parseUNetConfig(await readComponentConfig(dir, 'unet'));
+  const textConfig = parseClipTextConfig(await readComponentConfig(dir, 'text_encoder'));
+  const schedulerConfig = parseSchedulerConfig(await fsp.readFile(path.join(dir, 'scheduler', 'scheduler_config.json'), 'utf8'));
+  const unet = await readComponentWeights(dir, 'unet');
+  // Older transformers checkpoints carry the position_ids buffer; it is not a parameter.
+  const text = await readComponentWeights(dir, 'text_encoder');
+  const tokenizerFiles: Record<string, string> = {};
+  for (const f of TOKENIZER_FILES) {
+    try {
+      tokenizerFiles[f] = await fsp.readFile(path.join(dir, 'tokenizer', f), 'utf8');
+    } catch {
+      // optional file
+    }
+  }
+  const tokenizer = await loadTokenizer(path.join(dir, 'tokenizer'));
+  const tokenizerConfig = tokenizerFiles['tokenizer_config.json'] ? JSON.parse(tokenizerFiles['tokenizer_config.json']) : {};
+  const space = (index._sample_space as SampleSpace | undefined) ?? {
+    type: 'pixel',
+    imageSize: unetConfig.sample_size,
+    patchSize: 1,
+  };
+  return {
+    name: path.basename(path.resolve(dir)),
+    unetConfig,
+    textConfig,
+    schedulerConfig,
+    unetParams: toParamMap(unet.tensors),
+    textParams: toParamMap(text.tensors, (k) => k.endsWith('position_ids')),
+    tokenizer,
+    tokenizerFiles,
+    sampleSpace: space,
+    maxLength: Math.min(textConfig.max_position_embeddings, Number(tokenizerConfig.model_max_length ?? textConfig.max_position_embeddings)),
+    extraIndex: Object.fromEntries(Object.entries(index).filter(([k]) => k.startsWith('_') && !['_class_name', '_diffusers_version'].includes(k))),
+  };
+}
+
+/** Writes the model as a diffusers folder (atomically: a crash never leaves a half-written model). */
+export async function saveDiffusionModel(
+  dir: string,
+  model: DiffusionModel,
+  opts: { dtype?: 'F32' | 'F16'; metadata?: Record<string, string>; extraFiles?: Record<string, string | Uint8Array> } = {},
+): Promise<void> {
+  const dtype = opts.dtype ?? 'F16';
+  await writeModelFolder(dir, async (tmp) => {
+    await writeComponent(tmp, 'unet', { _class_name: 'UNet2DConditionModel', _diffusers_version: '0.32.0', ...model.unetConfig }, model.unetParams, {
+      dtype,
+      metadata: opts.metadata,
+    });
+    await writeComponent(
+      tmp,
+      'text_encoder',
+      {
+        architectures: ['CLIPTextModel'],
+        model_type: 'clip_text_model',
+        torch_dtype: dtype === 'F16' ? 'float16' : 'float32',
+        transformers_version: '4.46.0',
+        ...model.textConfig,
+      },
+      model.textParams,
+      { dtype, metadata: opts.metadata },
+    );
+    // diffusers writes Python-style JSON (-Infinity), so the serialised text is stored as is.
+    await writeFileAtomic(path.join(tmp, 'scheduler', 'scheduler_config.json'), serializeSchedulerConfig(model.schedulerConfig));
+    for (const [f, content] of Object.entries(model.tokenizerFiles)) await writeFileAtomic(path.join(tmp, 'tokenizer', f), content);
+    for (const [f, content] of Object.entries(opts.extraFiles ?? {})) await writeFileAtomic(path.join(tmp, f), content);
+    const index = createModelIndex(
+      'StyleTextToImagePipeline',
+      {
+        unet: ['diffusers', 'UNet2DConditionModel'],
+        text_encoder: ['transformers', 'CLIPTextModel'],
+        tokenizer: ['transformers', 'PreTrainedTokenizerFast'],
+        scheduler: ['diffusers', String(model.schedulerConfig._class_name ?? 'DPMSolverMultistepScheduler')],
+      },
+      { ...model.extraIndex, _sample_space: model.sampleSpace },
+    );
+    await writeModelIndex(tmp, index);
+  });
+}

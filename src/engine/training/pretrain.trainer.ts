@@ -1,0 +1,206 @@
+import * as fsp from 'fs/promises';
+import * as path from 'path';
+import { DiffusionModel, sampleShape, saveDiffusionModel } from '../models/diffusion-model';
+import { initParams, ParamMap } from '../models/param-init';
+import { unetParamShapes } from '../models/unet-params';
+import { clipTextParamShapes } from '../models/clip-text.model';
+import { pixelUnshuffle } from '../models/pixel-shuffle';
+import { NoiseSchedule, Random } from '../schedulers';
+import { DenoiserTrainingGraph } from './denoiser-training-graph';
+import { AdamW, Ema } from './adamw.optimizer';
+import { CheckpointStore } from './checkpoint.store';
+
+/** One training image with a caption sampler (captions vary per visit: tag dropout, style phrase). */
+export interface CaptionedImages {
+  count: number;
+  imageSize: number;
+  /** N × 3 × S × S in [-1, 1]. */
+  images: Float32Array;
+  caption(index: number, rng: Random): string;
+}
+
+export interface PretrainOptions {
+  /** Untrained model description: configs, tokenizer; parameters are initialised here unless resuming. */
+  model: DiffusionModel;
+  data: CaptionedImages;
+  outDir: string;
+  checkpointDir: string;
+  steps: number;
+  batchSize: number;
+  lr: number;
+  warmupSteps: number;
+  /** Final learning rate as a fraction of lr (cosine decay). */
+  minLrRatio: number;
+  weightDecay: number;
+  gradClip: number;
+  emaDecay: number;
+  minSnrGamma: number;
+  captionDropout: number;
+  seed: number;
+  checkpointEverySteps: number;
+  resume: boolean;
+  intraOpThreads?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: PretrainProgress) => void;
+  /** Extra files written into every exported model folder (model card, sample grid). */
+  extraFiles?: () => Promise<Record<string, string | Uint8Array>>;
+}
+
+export interface PretrainProgress {
+  step: number;
+  totalSteps: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  samplesPerSecond: number;
+  elapsedSeconds: number;
+}
+
+export interface PretrainResult {
+  steps: number;
+  samplesSeen: number;
+  trainSeconds: number;
+  finalLoss: number;
+}
+
+/** Learning rate with linear warm-up then cosine decay to minLrRatio·lr. */
+export function learningRateAt(step: number, o: Pick<PretrainOptions, 'lr' | 'warmupSteps' | 'minLrRatio' | 'steps'>): number {
+  if (step < o.warmupSteps) return (o.lr * (step + 1)) / o.warmupSteps;
+  const progress = Math.min(1, (step - o.warmupSteps) / Math.max(1, o.steps - o.warmupSteps));
+  return o.lr * (o.minLrRatio + (1 - o.minLrRatio) * 0.5 * (1 + Math.cos(Math.PI * progress)));
+}
+
+function flatten(params: ParamMap): Map<string, Float32Array> {
+  return new Map([...params].map(([k, v]) => [k, v.data]));
+}
+
+/**
+ * Full-parameter pretraining of UNet + text encoder with v-prediction, Min-SNR-γ weighting, caption
+ * dropout (for classifier-free guidance), AdamW, EMA and resumable checkpoints. Every gradient step
+ * runs as one ONNX Runtime session call.
+ */
+export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
+  const model = o.model;
+  const store = new CheckpointStore(o.checkpointDir);
+  const [c, h, w] = sampleShape(model);
+  const patch = model.sampleSpace.patchSize;
+  const schedule = new NoiseSchedule(model.schedulerConfig);
+  const prediction = model.schedulerConfig.prediction_type;
+  const allParams: ParamMap = new Map([...model.unetParams, ...model.textParams]);
+  if (allParams.size === 0) {
+    for (const [k, v] of initParams(new Map([...unetParamShapes(model.unetConfig), ...clipTextParamShapes(model.textConfig)]), o.seed)) allParams.set(k, v);
+  }
+  const params = flatten(allParams);
+  const optimizer = new AdamW({ lr: o.lr, weightDecay: o.weightDecay, noDecay: (n) => !n.endsWith('.weight') || /norm|embedding/.test(n) });
+  let ema = new Ema(params, o.emaDecay);
+  let rng = new Random(o.seed);
+  let step = 0;
+  let trainSeconds = 0;
+
+  if (o.resume) {
+    const ck = await store.load();
+    if (ck) {
+      for (const [k, v] of ck.params) params.get(k)?.set(v);
+      ema = new Ema(params, o.emaDecay);
+      for (const [k, v] of ck.ema) ema.shadow.get(k)?.set(v);
+      optimizer.state = ck.optimizer;
+      rng = Random.fromState(ck.rngState);
+      step = ck.step;
+      trainSeconds = ck.trainSeconds;
+    }
+  }
+
+  const graph = await DenoiserTrainingGraph.create({
+    unet: model.unetConfig,
+    text: model.textConfig,
+    params: allParams,
+    seqLen: model.maxLength,
+    sampleShape: [c, h, w],
+    objective: 'weighted-mse',
+    intraOpThreads: o.intraOpThreads,
+  });
+
+  const exportModel = async (reason: string) => {
+    const ema32 = (names: Iterable<string>): ParamMap =>
+      new Map([...names].map((k) => [k, { shape: allParams.get(k)!.shape, data: ema.shadow.get(k)! }]));
+    const out: DiffusionModel = { ...model, unetParams: ema32(model.unetParams.size ? model.unetParams.keys() : unetParamShapes(model.unetConfig).keys()), textParams: ema32(model.textParams.size ? model.textParams.keys() : clipTextParamShapes(model.textConfig).keys()) };
+    await saveDiffusionModel(o.outDir, out, {
+      dtype: 'F16',
+      metadata: { training_step: String(step), samples_seen: String(step * o.batchSize), export_reason: reason },
+      extraFiles: o.extraFiles ? await o.extraFiles() : undefined,
+    });
+    return out;
+  };
+
+  const b = o.batchSize;
+  const imgLen = 3 * o.data.imageSize * o.data.imageSize;
+  const sampleLen = c * h * w;
+  let order: number[] = [];
+  let cursor = 0;
+  let lastLoss = NaN;
+  let lastCheckpointStep = step;
+  const started = Date.now();
+  const startStep = step;
+  try {
+    while (step < o.steps) {
+      if (o.signal?.aborted) break;
+      const t0 = Date.now();
+      const x0 = new Float32Array(b * imgLen);
+      const captions: string[] = [];
+      for (let i = 0; i < b; i++) {
+        if (cursor >= order.length) {
+          order = Array.from({ length: o.data.count }, (_, k) => k);
+          for (let k = order.length - 1; k > 0; k--) {
+            const j = rng.randint(0, k + 1);
+            [order[k], order[j]] = [order[j], order[k]];
+          }
+          cursor = 0;
+        }
+        const idx = order[cursor++];
+        x0.set(o.data.images.subarray(idx * imgLen, (idx + 1) * imgLen), i * imgLen);
+        captions.push(rng.uniform() < o.captionDropout ? '' : o.data.caption(idx, rng));
+      }
+      const clean = pixelUnshuffle(x0, b, 3, o.data.imageSize, o.data.imageSize, patch);
+      const noise = rng.randn(b * sampleLen);
+      const t = schedule.sampleTimesteps(b, rng);
+      const noisy = schedule.addNoise(clean, noise, t);
+      const target = schedule.trainingTarget(prediction, clean, noise, t);
+      const weights = schedule.minSnrWeights(t, o.minSnrGamma, prediction).map((v) => v / b);
+      const enc = model.tokenizer.encodeBatch(captions, { maxLength: model.maxLength, padding: 'max_length', truncation: true, dtype: 'int64' });
+      const res = await graph.step(
+        {
+          inputIds: enc.inputIds as BigInt64Array,
+          attentionMask: Float32Array.from(enc.attentionMask as BigInt64Array, (v) => Number(v)),
+          noisy,
+          timesteps: Float32Array.from(t),
+          target,
+          weights,
+          batch: b,
+        },
+        params,
+      );
+      if (!Number.isFinite(res.loss)) throw new Error(`loss became ${res.loss} at step ${step}`);
+      const lr = learningRateAt(step, o);
+      const gradNorm = optimizer.step(params, res.grads, { lr, clipNorm: o.gradClip });
+      ema.update(params, step);
+      step += 1;
+      lastLoss = res.loss;
+      const dt = (Date.now() - t0) / 1000;
+      trainSeconds += dt;
+      const elapsed = (Date.now() - started) / 1000;
+      o.onProgress?.({ step, totalSteps: o.steps, loss: res.loss, lr, gradNorm, samplesPerSecond: ((step - startStep) * b) / Math.max(elapsed, 1e-9), elapsedSeconds: elapsed });
+      if (step - lastCheckpointStep >= o.checkpointEverySteps || step === o.steps) {
+        await store.save({ step, params, ema: ema.shadow, optimizer: optimizer.state, rngState: rng.getState(), trainSeconds });
+        await exportModel('checkpoint');
+        lastCheckpointStep = step;
+      }
+    }
+  } finally {
+    await graph.release();
+  }
+  if (step !== lastCheckpointStep) {
+    await store.save({ step, params, ema: ema.shadow, optimizer: optimizer.state, rngState: rng.getState(), trainSeconds });
+    await exportModel('stopped');
+  }
+  return { steps: step, samplesSeen: step * b, trainSeconds, finalLoss: lastLoss };
+}
