@@ -61,7 +61,8 @@ export function parseUNetConfig(json: Record<string, unknown>): UNetConfig {
     time_embedding_type: 'positional',
     conv_in_kernel: 3,
     conv_out_kernel: 3,
-    ...(json as Partial<UNetConfig>),
+    // "_class_name"/"_diffusers_version" describe the file, not the model.
+    ...(Object.fromEntries(Object.entries(json).filter(([k]) => !k.startsWith('_'))) as Partial<UNetConfig>),
   };
   for (const t of cfg.down_block_types) if (!SUPPORTED_DOWN.has(t)) throw new Error(`unsupported down block type ${t}`);
   for (const t of cfg.up_block_types) if (!SUPPORTED_UP.has(t)) throw new Error(`unsupported up block type ${t}`);

@@ -6,7 +6,7 @@ import { unetParamShapes } from '../models/unet-params';
 import { clipTextParamShapes } from '../models/clip-text.model';
 import { pixelUnshuffle } from '../models/pixel-shuffle';
 import { NoiseSchedule, Random } from '../schedulers';
-import { DenoiserTrainingGraph } from './denoiser-training-graph';
+import { createTrainingStep } from './training-backend';
 import { AdamW, Ema } from './adamw.optimizer';
 import { CheckpointStore } from './checkpoint.store';
 
@@ -110,7 +110,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     }
   }
 
-  const graph = await DenoiserTrainingGraph.create({
+  const graph = await createTrainingStep({
     unet: model.unetConfig,
     text: model.textConfig,
     params: allParams,

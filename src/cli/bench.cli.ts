@@ -1,0 +1,143 @@
+import * as os from 'os';
+import { CliArgs, runCli } from './cli-args';
+import { createPipeline } from '../engine/pipeline/pipeline.factory';
+import { GenerationRequest, TextToImagePipeline } from '../engine/pipeline/text-to-image.pipeline';
+import { DiffusionModel, loadDiffusionModel, sampleShape } from '../engine/models/diffusion-model';
+import { createRandomModel } from '../engine/models/random-model';
+import { resolveDefaultModelDir } from '../engine/models/default-model';
+import { createLoraAdapter, LoraAdapter } from '../engine/lora/lora-adapter';
+import { Random } from '../engine/schedulers';
+import { measureTrainingThroughput } from '../engine/training/training-benchmark';
+
+/**
+ * npm run bench -- [--json] [--model DIR|random] [--threads N] [--repeats 3]
+ * Inference and training throughput. Every comparison is a ratio of two measurements taken in this
+ * run on this machine; nothing is compared against stored numbers.
+ */
+runCli(async () => {
+  const args = new CliArgs();
+  const json = args.flag('json');
+  const modelArg = args.optionalString('model');
+  const threads = args.optionalString('threads');
+  const repeats = args.number('repeats', 3);
+  args.rejectUnknown();
+  const log = (msg: string) => {
+    if (!json) console.error(msg);
+  };
+
+  let model: DiffusionModel;
+  let modelName: string;
+  if (modelArg === 'random') {
+    model = createRandomModel({ imageSize: 32, channels: [48, 96, 144], crossAttentionDim: 128, maxLength: 24 });
+    modelName = 'random';
+  } else {
+    const dir = modelArg ?? (await resolveDefaultModelDir());
+    model = await loadDiffusionModel(dir);
+    modelName = dir;
+  }
+  const intraOpThreads = threads ? Number(threads) : os.availableParallelism();
+  const ort = await createPipeline(model, { intraOpThreads });
+  const adapters = makeAdapters(ort, 8);
+  const base = (over: Partial<GenerationRequest> = {}): GenerationRequest => ({
+    prompt: 'red heart, noto style',
+    seed: 1,
+    steps: 20,
+    guidanceScale: 4,
+    scheduler: 'dpmpp-2m',
+    numImages: 1,
+    ...over,
+  });
+
+  log('warming up');
+  await ort.generate([base({ steps: 2 })]);
+
+  log('images/s at batch 1 and 8 (20 steps, guidance 4)');
+  const t1 = await median(repeats, () => timeIt(() => ort.generate([base()])));
+  const t8 = await median(repeats, () => timeIt(() => ort.generate([base({ numImages: 8 })])));
+
+  log('adapter switching');
+  const pairs = 15;
+  const switchSteps = 4;
+  const same: number[] = [];
+  const diff: number[] = [];
+  for (let i = 0; i < pairs; i++) {
+    same.push(await timeIt(() => ort.generate([base({ steps: switchSteps, adapters: [{ adapter: adapters[0], scale: 1 }] })])));
+    diff.push(await timeIt(() => ort.generate([base({ steps: switchSteps, adapters: [{ adapter: adapters[(i % 7) + 1], scale: 1 }] })])));
+  }
+  const pairedOverhead = percentile(
+    diff.map((d, i) => d - same[i]),
+    0.5,
+  );
+
+  log('mixed-adapter batch');
+  const batchOf = (pick: (i: number) => LoraAdapter) => Array.from({ length: 8 }, (_, i) => base({ seed: i, adapters: [{ adapter: pick(i), scale: 1 }] }));
+  const tSameBatch = await median(repeats, () => timeIt(() => ort.generate(batchOf(() => adapters[0]))));
+  const tMixedBatch = await median(repeats, () => timeIt(() => ort.generate(batchOf((i) => adapters[i]))));
+
+  log('tfjs reference executor');
+  const tfjs = await createPipeline(model, { engine: 'tfjs' });
+  const speedSteps = 4;
+  const tOrtShort = await median(repeats, () => timeIt(() => ort.generate([base({ steps: speedSteps })])));
+  const tTfjsShort = await median(1, () => timeIt(() => tfjs.generate([base({ steps: speedSteps })])));
+  const tfjsExecutor = tfjs.parts.denoiser.executor;
+  await tfjs.release();
+  const ortExecutor = ort.parts.denoiser.executor;
+  await ort.release();
+
+  log('training throughput');
+  const training = await measureTrainingThroughput({ model, intraOpThreads, log });
+
+  const result = {
+    model: modelName,
+    imageSize: model.sampleSpace.imageSize,
+    sampleShape: sampleShape(model),
+    executionProvider: ortExecutor,
+    intraOpThreads,
+    cpus: os.cpus().length,
+    imagesPerSecond: { batch1: round(1 / t1), batch8: round(8 / t8), steps: 20, guidanceScale: 4 },
+    latencyMs: { batch1: round(t1 * 1000), batch8: round(t8 * 1000) },
+    adapterSwitchOverheadMs: round(pairedOverhead * 1000, 3),
+    adapterSwitchDetail: { steps: switchSteps, pairs, sameAdapterP50Ms: round(percentile(same, 0.5) * 1000), differentAdapterP50Ms: round(percentile(diff, 0.5) * 1000) },
+    mixedAdapterBatchThroughputRatio: round(tSameBatch / tMixedBatch, 3),
+    mixedAdapterBatchDetail: { sameAdapterBatch8Ms: round(tSameBatch * 1000), eightAdaptersBatch8Ms: round(tMixedBatch * 1000) },
+    ortVsTfjsSpeedup: round(tTfjsShort / tOrtShort, 2),
+    ortVsTfjsDetail: { steps: speedSteps, ortMs: round(tOrtShort * 1000), tfjsMs: round(tTfjsShort * 1000), tfjsExecutor },
+    training,
+  };
+  console.log(JSON.stringify(result));
+});
+
+function makeAdapters(p: TextToImagePipeline, n: number): LoraAdapter[] {
+  return Array.from({ length: n }, (_, i) => {
+    const a = createLoraAdapter(p.moduleShapes, { rank: 4 + (i % 3) * 2, alpha: 8, seed: 100 + i });
+    // Trained adapters have non-zero B; random B makes every adapter change the output.
+    const rng = new Random(200 + i);
+    for (const layer of a.layers.values()) for (let k = 0; k < layer.b.length; k++) layer.b[k] = rng.normal() * 0.01;
+    return a;
+  });
+}
+
+async function timeIt(fn: () => Promise<unknown>): Promise<number> {
+  const t = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t) / 1e9;
+}
+
+async function median(n: number, fn: () => Promise<number>): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < n; i++) xs.push(await fn());
+  return percentile(xs, 0.5);
+}
+
+function percentile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
+}
+
+function round(x: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

@@ -1,0 +1,47 @@
+import * as fsp from 'fs/promises';
+import * as path from 'path';
+import { CliArgs, runCli } from './cli-args';
+import { createPipeline, InferenceEngine } from '../engine/pipeline/pipeline.factory';
+import { SamplerName } from '../engine/pipeline/text-to-image.pipeline';
+import { readLoraFile } from '../engine/lora/lora-file';
+import { encodeImagePng } from '../engine/pipeline/image-encoding';
+import { resolveDefaultModelDir } from '../engine/models/default-model';
+
+/**
+ * npm run generate -- --prompt "red heart, noto style" --out heart.png
+ *   [--adapter brand.safetensors --scale 1] [--negative "…"] [--seed 0] [--steps 20] [--guidance 4]
+ *   [--scheduler dpmpp-2m|ddim|ddpm] [--num 1] [--upscale 8] [--model models/emoji-base] [--engine onnxruntime|tfjs]
+ */
+runCli(async () => {
+  const args = new CliArgs();
+  const prompt = args.string('prompt');
+  const out = path.resolve(args.string('out'));
+  const modelDir = args.optionalString('model') ?? (await resolveDefaultModelDir());
+  const adapterPath = args.optionalString('adapter');
+  const scale = args.number('scale', 1);
+  const negativePrompt = args.optionalString('negative');
+  const seed = args.number('seed', 0);
+  const steps = args.number('steps', 20);
+  const guidanceScale = args.number('guidance', 4);
+  const scheduler = args.string('scheduler', 'dpmpp-2m') as SamplerName;
+  const numImages = args.number('num', 1);
+  const upscale = args.number('upscale', 1);
+  const engine = args.string('engine', 'onnxruntime') as InferenceEngine;
+  args.rejectUnknown();
+  if (!['dpmpp-2m', 'ddim', 'ddpm'].includes(scheduler)) throw new Error('--scheduler must be dpmpp-2m, ddim or ddpm');
+
+  const pipeline = await createPipeline(modelDir, { engine });
+  const adapters = adapterPath ? [{ adapter: (await readLoraFile(adapterPath, { moduleShapes: pipeline.moduleShapes })).adapter, scale }] : [];
+  const started = Date.now();
+  const [result] = await pipeline.generate([{ prompt, negativePrompt, adapters, seed, steps, guidanceScale, scheduler, numImages }]);
+  const size = pipeline.imageSize;
+  const written: string[] = [];
+  for (let i = 0; i < result.images.length; i++) {
+    const file = result.images.length === 1 ? out : out.replace(/(\.png)?$/i, `-${i}.png`);
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    await fsp.writeFile(file, await encodeImagePng(result.images[i], size, upscale));
+    written.push(file);
+  }
+  await pipeline.release();
+  console.log(JSON.stringify({ files: written, seed, steps, scheduler, guidanceScale, model: modelDir, seconds: (Date.now() - started) / 1000 }));
+});

@@ -1,0 +1,185 @@
+import { DiffusionModel, sampleShape } from '../models/diffusion-model';
+import { pixelShuffle } from '../models/pixel-shuffle';
+import { createScheduler, Random } from '../schedulers';
+import { attentionProjectionModules } from '../models/unet-2d-condition.model';
+import { AdapterUse, packLoraBatch } from '../lora/lora-batch.packer';
+import { Denoiser, TextEncoder, LoraFeeds } from './denoiser';
+
+export type SamplerName = 'dpmpp-2m' | 'ddim' | 'ddpm';
+
+export interface GenerationRequest {
+  prompt: string;
+  negativePrompt?: string;
+  /** Adapters applied to this request, summed with their scales. */
+  adapters?: AdapterUse[];
+  seed: number;
+  steps: number;
+  guidanceScale: number;
+  scheduler: SamplerName;
+  numImages: number;
+}
+
+export interface GenerationResult {
+  /** CHW RGB in [-1, 1], imageSize × imageSize, one per requested image. */
+  images: Float32Array[];
+  seed: number;
+}
+
+export interface PipelineParts {
+  model: DiffusionModel;
+  textEncoder: TextEncoder;
+  denoiser: Denoiser;
+  /** Modules whose LoRA factors the denoiser takes as inputs (empty: adapters unsupported). */
+  loraModules: string[];
+}
+
+/**
+ * Text-to-image sampling over any denoiser/text-encoder pair. Requests in one call run as one batch
+ * per (scheduler, steps) group: every image of every request is a row, each row with its own adapter
+ * factors, guidance scale and seeded noise, so results do not depend on what else was batched.
+ */
+export class TextToImagePipeline {
+  readonly moduleShapes: Map<string, [number, number]>;
+
+  constructor(readonly parts: PipelineParts) {
+    this.moduleShapes = new Map(
+      parts.loraModules.map((m) => {
+        const w = parts.model.unetParams.get(`${m}.weight`);
+        if (!w) throw new Error(`LoRA module ${m} has no weight`);
+        return [m, [w.shape[0], w.shape[1]] as [number, number]];
+      }),
+    );
+  }
+
+  get imageSize(): number {
+    return this.parts.model.sampleSpace.imageSize;
+  }
+
+  static defaultLoraModules(model: DiffusionModel): string[] {
+    return attentionProjectionModules(model.unetConfig);
+  }
+
+  async generate(requests: GenerationRequest[]): Promise<GenerationResult[]> {
+    const results: GenerationResult[] = new Array(requests.length);
+    const groups = new Map<string, number[]>();
+    requests.forEach((r, i) => {
+      validateRequest(r);
+      const key = `${r.scheduler}:${r.steps}`;
+      groups.set(key, [...(groups.get(key) ?? []), i]);
+    });
+    for (const indices of groups.values()) {
+      const out = await this.generateGroup(indices.map((i) => requests[i]));
+      indices.forEach((i, k) => (results[i] = out[k]));
+    }
+    return results;
+  }
+
+  /** Prompt embeddings for a list of texts: [N, L, D] and masks [N, L]. */
+  async encodePrompts(texts: string[]): Promise<{ hidden: Float32Array; mask: Float32Array }> {
+    const { model } = this.parts;
+    const enc = model.tokenizer.encodeBatch(texts, { maxLength: model.maxLength, padding: 'max_length', truncation: true, dtype: 'int64' });
+    const mask = Float32Array.from(enc.attentionMask as BigInt64Array, Number);
+    const hidden = await this.parts.textEncoder.encode(enc.inputIds as BigInt64Array, mask, texts.length);
+    return { hidden, mask };
+  }
+
+  private async generateGroup(requests: GenerationRequest[]): Promise<GenerationResult[]> {
+    const { model, denoiser } = this.parts;
+    const [c, h, w] = sampleShape(model);
+    const sampleLen = c * h * w;
+    const rows: { req: GenerationRequest; reqIndex: number }[] = [];
+    requests.forEach((req, reqIndex) => {
+      for (let k = 0; k < req.numImages; k++) rows.push({ req, reqIndex });
+    });
+    const n = rows.length;
+    const guided = rows.map((r) => r.req.guidanceScale !== 1);
+    const anyGuided = guided.some(Boolean);
+    const batch = anyGuided ? 2 * n : n;
+
+    // Conditional rows first, then unconditional (negative prompt or empty) rows.
+    const texts = rows.map((r) => r.req.prompt);
+    if (anyGuided) texts.push(...rows.map((r) => r.req.negativePrompt ?? ''));
+    const { hidden, mask } = await this.encodePrompts(texts);
+
+    // Initial noise per request from its seed: images of a request are consecutive draws.
+    const sample = new Float32Array(n * sampleLen);
+    let row = 0;
+    requests.forEach((req) => {
+      const noise = new Random(req.seed).randn(req.numImages * sampleLen);
+      sample.set(noise, row * sampleLen);
+      row += req.numImages;
+    });
+
+    const lora = this.packAdapters(rows.map((r) => r.req.adapters ?? []), anyGuided);
+    const scheduler = createScheduler(requests[0].scheduler, model.schedulerConfig, { rng: new Random(requests[0].seed ^ 0x5eed) });
+    scheduler.setTimesteps(requests[0].steps);
+    let x: Float32Array = sample;
+    for (const t of scheduler.timesteps) {
+      const input = anyGuided ? concat(x, x) : x;
+      const out = await denoiser.predict({
+        batch,
+        sample: input,
+        timesteps: new Float32Array(batch).fill(t),
+        encoderHiddenStates: hidden,
+        encoderMask: mask,
+        lora,
+      });
+      let modelOutput = out.subarray(0, n * sampleLen);
+      if (anyGuided) {
+        const guidedOut = new Float32Array(n * sampleLen);
+        for (let i = 0; i < n; i++) {
+          const g = rows[i].req.guidanceScale;
+          const base = i * sampleLen;
+          const uBase = (n + i) * sampleLen;
+          for (let j = 0; j < sampleLen; j++) {
+            const cond = out[base + j];
+            const unc = out[uBase + j];
+            guidedOut[base + j] = guided[i] ? unc + g * (cond - unc) : cond;
+          }
+        }
+        modelOutput = guidedOut;
+      }
+      x = scheduler.step(modelOutput, t, x);
+    }
+
+    const patch = model.sampleSpace.patchSize;
+    const pixels = pixelShuffle(x, n, c, h, w, patch);
+    const imgLen = pixels.length / n;
+    const results: GenerationResult[] = requests.map((req) => ({ images: [], seed: req.seed }));
+    rows.forEach((r, i) => {
+      const img = pixels.slice(i * imgLen, (i + 1) * imgLen);
+      for (let j = 0; j < img.length; j++) img[j] = Math.max(-1, Math.min(1, img[j]));
+      results[r.reqIndex].images.push(img);
+    });
+    return results;
+  }
+
+  private packAdapters(perRow: AdapterUse[][], duplicateForGuidance: boolean): LoraFeeds | null {
+    const modules = this.parts.loraModules;
+    if (modules.length === 0) {
+      if (perRow.some((a) => a.length > 0)) throw new Error('this pipeline was built without LoRA inputs');
+      return null;
+    }
+    const rowsForBatch = duplicateForGuidance ? [...perRow, ...perRow] : perRow;
+    return packLoraBatch(modules, this.moduleShapes, rowsForBatch).feeds;
+  }
+
+  async release(): Promise<void> {
+    await this.parts.denoiser.release();
+    await this.parts.textEncoder.release();
+  }
+}
+
+function concat(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+export function validateRequest(r: GenerationRequest): void {
+  if (!Number.isInteger(r.steps) || r.steps < 1 || r.steps > 1000) throw new Error('steps must be an integer in [1, 1000]');
+  if (!Number.isInteger(r.numImages) || r.numImages < 1) throw new Error('numImages must be a positive integer');
+  if (!Number.isFinite(r.guidanceScale) || r.guidanceScale < 0) throw new Error('guidanceScale must be a finite number ≥ 0');
+  if (!Number.isInteger(r.seed) || r.seed < 0) throw new Error('seed must be a non-negative integer');
+}
