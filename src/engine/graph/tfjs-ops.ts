@@ -52,6 +52,12 @@ export class TfjsOps implements Ops<Tensor> {
   }
   matmul(a: Tensor, b: Tensor): Tensor {
     const tf = this.tf;
+    if (a.rank === 3 && b.rank === 3 && b.shape[0] === 1 && a.shape[0] !== 1) {
+      // A shared right operand: one 2-D product (tfjs' BatchMatMul gradient does not unbroadcast).
+      const [n, l, k] = a.shape as number[];
+      const y = tf.matMul(tf.reshape(a, [n * l, k]), tf.reshape(b, [b.shape[1] as number, b.shape[2] as number]));
+      return tf.reshape(y, [n, l, b.shape[2] as number]);
+    }
     if (a.rank === b.rank) return tf.matMul(a, b);
     // Broadcast the lower-rank operand over the leading dimensions.
     if (b.rank === 2) {

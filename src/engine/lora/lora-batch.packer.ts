@@ -8,9 +8,9 @@
  * rank slots, samples without adapters and modules an adapter does not target stay zero, which adds
  * nothing. R is the largest per-module sum of ranks over the batch (at least 1).
  *
- * Adapters are treated as immutable values: each adapter's per-module layers and scaled B factors
- * are cached (keyed by the adapter object). After changing an adapter's factors in place, call
- * invalidateLoraPackCache(adapter).
+ * Adapters and module lists are treated as immutable values: each adapter's per-module layers and
+ * scaled B factors are cached (keyed by the adapter object and the module-list object). After
+ * changing an adapter's factors in place, call invalidateLoraPackCache(adapter).
  */
 import { LoraError, type LoraAdapter, type LoraLayer, type ModuleShape } from './lora-adapter';
 
@@ -33,6 +33,22 @@ export interface PackedLoraBatch {
 
 export function loraInputNames(module: string): { a: string; b: string } {
   return { a: `lora.${module}.a`, b: `lora.${module}.b` };
+}
+
+// Input names per module list (lists are usually long-lived, owned by the session).
+const namesCache = new WeakMap<readonly string[], string[]>();
+
+function inputNamesFor(modules: readonly string[]): string[] {
+  let names = namesCache.get(modules);
+  if (!names || names.length !== 2 * modules.length) {
+    names = [];
+    for (const m of modules) {
+      const n = loraInputNames(m);
+      names.push(n.a, n.b);
+    }
+    namesCache.set(modules, names);
+  }
+  return names;
 }
 
 interface AdapterPackCache {
@@ -116,6 +132,20 @@ function scaledFactors(entry: AdapterPackCache, scale: number): (Float32Array | 
   return scaled;
 }
 
+export interface PackOptions {
+  /**
+   * An earlier result whose arrays may be overwritten (where sizes match) instead of allocating.
+   * Only pass feeds no running inference still reads.
+   */
+  reuse?: PackedLoraBatch;
+}
+
+function zeroed(reuse: PackedLoraBatch | undefined, name: string, length: number): Float32Array {
+  const old = reuse?.feeds.get(name)?.data;
+  if (old && old.length === length) return old.fill(0);
+  return new Float32Array(length);
+}
+
 /**
  * Builds the per-sample feeds for one batch. `perSample[i]` lists sample i's adapters ([] = none).
  * Throws LoraError when an adapter targets a module outside `modules` or with another shape.
@@ -124,6 +154,7 @@ export function packLoraBatch(
   modules: readonly string[],
   moduleShapes: Map<string, ModuleShape>,
   perSample: AdapterUse[][],
+  opts: PackOptions = {},
 ): PackedLoraBatch {
   const batch = perSample.length;
   if (batch === 0) throw new LoraError('cannot pack an empty batch');
@@ -156,17 +187,15 @@ export function packLoraBatch(
     }
   }
 
-  // One zeroed allocation for every feed: zeros are the padding.
-  let total = 0;
-  for (let mi = 0; mi < nm; mi++) total += batch * rank * (ins[mi] + outs[mi]);
-  const backing = new Float32Array(total);
+  const names = inputNamesFor(modules);
   const feeds = new Map<string, LoraFeed>();
-  let offset = 0;
   for (let mi = 0; mi < nm; mi++) {
     const inp = ins[mi];
     const out = outs[mi];
-    const aData = backing.subarray(offset, (offset += batch * rank * inp));
-    const bData = backing.subarray(offset, (offset += batch * out * rank));
+    // Zeroed arrays (zeros are the padding). One array per feed, not views of one large buffer:
+    // feed-sized blocks are recycled by the allocator, a multi-megabyte one page-faults anew.
+    const aData = zeroed(opts.reuse, names[2 * mi], batch * rank * inp);
+    const bData = zeroed(opts.reuse, names[2 * mi + 1], batch * out * rank);
     for (let s = 0; s < batch; s++) {
       const sample = uses[s];
       let col = 0;
@@ -190,9 +219,8 @@ export function packLoraBatch(
         col += r;
       }
     }
-    const names = loraInputNames(modules[mi]);
-    feeds.set(names.a, { data: aData, dims: [batch, rank, inp] });
-    feeds.set(names.b, { data: bData, dims: [batch, out, rank] });
+    feeds.set(names[2 * mi], { data: aData, dims: [batch, rank, inp] });
+    feeds.set(names[2 * mi + 1], { data: bData, dims: [batch, out, rank] });
   }
   return { rank, feeds };
 }

@@ -17,9 +17,10 @@
  * with per-layer `.alpha` scalars; `<module>.alpha` network alphas; any float storage type.
  * Text-encoder LoRA keys are listed as ignored.
  *
- * Alpha of a layer, first found: its own alpha tensor (kohya: 0 or missing means alpha = rank) →
- * lora_adapter_metadata (alpha_pattern, then lora_alpha; use_rslora converted to an equivalent
- * alpha·√r) → plain "alpha" metadata → kohya "ss_network_alpha" → rank (diffusers' default, scale 1).
+ * Alpha of a layer, first found: its own alpha tensor (kohya: 0 means alpha = rank) →
+ * lora_adapter_metadata (alpha_pattern, then lora_alpha, else peft's default 8, as diffusers builds
+ * the LoraConfig from it alone; use_rslora becomes the equivalent alpha·√r) → plain "alpha"
+ * metadata → kohya "ss_network_alpha" → rank (diffusers' default without alphas: scale 1).
  */
 import {
   parseSafetensors,
