@@ -414,6 +414,16 @@ export class OnnxGraphOps implements Ops<Sym> {
     return out;
   }
 
+  logSoftmax(x: Sym): Sym {
+    const out = this.op('LogSoftmax', [x], { axis: attr.int(-1) }, x.shape, (g) => {
+      // d/dx = g − softmax(x) · Σ g over the last axis.
+      const sum = this.emit('ReduceSum', [g, this.ints([-1])], { keepdims: attr.int(1) }, [...x.shape.slice(0, -1), 1]);
+      const soft = this.emit('Exp', [out], {}, x.shape);
+      return [this.emit('Sub', [g, this.emit('Mul', [soft, sum], {}, x.shape)], {}, x.shape)];
+    });
+    return out;
+  }
+
   sigmoid(x: Sym): Sym {
     const out = this.op('Sigmoid', [x], {}, x.shape, (g) => {
       const oneMinus = this.emit('Sub', [this.scalar(1), out], {}, x.shape);

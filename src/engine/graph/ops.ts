@@ -36,6 +36,8 @@ export interface Ops<T> {
   reduceMean(x: T, axes: number[]): T; // keeps dims
   reduceSum(x: T, axes: number[]): T; // keeps dims
   softmax(x: T): T; // over the last axis
+  /** log(softmax(x)) over the last axis, computed stably (cross-entropy losses). */
+  logSoftmax(x: T): T;
   sigmoid(x: T): T;
   relu(x: T): T;
   erf(x: T): T;

@@ -110,6 +110,9 @@ export class TfjsOps implements Ops<Tensor> {
   softmax(x: Tensor): Tensor {
     return this.tf.softmax(x, -1);
   }
+  logSoftmax(x: Tensor): Tensor {
+    return this.tf.logSoftmax(x, -1);
+  }
   sigmoid(x: Tensor): Tensor {
     return this.tf.sigmoid(x);
   }

@@ -12,8 +12,10 @@ export interface TrainingCheckpoint {
   optimizer: AdamWState;
   rngState: RandomState;
   trainSeconds: number;
-  /** Free-form state of the caller (e.g. a replay buffer), stored as JSON. */
+  /** Free-form state of the caller, stored as JSON. */
   extra?: Record<string, unknown>;
+  /** Additional caller tensors (e.g. a replay buffer), stored with the state. */
+  extraTensors?: Map<string, Float32Array>;
 }
 
 /**
@@ -33,6 +35,7 @@ export class CheckpointStore {
     put('ema', ck.ema);
     put('adam_m', ck.optimizer.m);
     put('adam_v', ck.optimizer.v);
+    if (ck.extraTensors) put('extra', ck.extraTensors);
     const file = `state-${ck.step}.safetensors`;
     await fsp.mkdir(this.dir, { recursive: true });
     await writeFileAtomic(path.join(this.dir, file), serializeSafetensors(tensors, { dtype: 'F32' }));
@@ -67,6 +70,7 @@ export class CheckpointStore {
       rngState: manifest.rngState,
       trainSeconds: manifest.trainSeconds,
       extra: manifest.extra,
+      extraTensors: take('extra'),
     };
   }
 }

@@ -1,0 +1,63 @@
+import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+import { HASH_COLUMN, ID_COLUMN, KEY_COLUMN, NAME_COLUMN, bigintAsNumber } from '../database/column-types';
+import { TenantEntity } from '../tenants/tenant.entity';
+
+export type AdapterSource = 'import' | 'fine-tune';
+/** Key naming of the LoRA tensors: diffusers/peft (`lora_A`/`lora_B`) or kohya (`lora_down`/`lora_up`). */
+export type AdapterKeyFormat = 'peft' | 'kohya';
+
+/** A LoRA adapter (.safetensors) owned by a tenant: trained here or imported. */
+@Entity('adapters')
+export class AdapterEntity {
+  @PrimaryColumn(ID_COLUMN)
+  id: string;
+
+  @Index()
+  @Column(ID_COLUMN)
+  tenantId: string;
+
+  @ManyToOne(() => TenantEntity, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'tenant_id' })
+  tenant?: TenantEntity;
+
+  @Column(NAME_COLUMN)
+  name: string;
+
+  @Column({ type: 'varchar', length: 16 })
+  source: AdapterSource;
+
+  /** The fine-tune that produced it (no foreign key: fine-tunes point back at adapters). */
+  @Column({ ...ID_COLUMN, nullable: true })
+  fineTuneId: string | null;
+
+  @Column({ ...NAME_COLUMN, nullable: true })
+  baseModel: string | null;
+
+  @Column({ type: 'varchar', length: 16 })
+  format: AdapterKeyFormat;
+
+  @Column({ type: 'integer', nullable: true })
+  rank: number | null;
+
+  @Column({ type: 'real', nullable: true })
+  alpha: number | null;
+
+  @Column({ type: 'integer' })
+  tensorCount: number;
+
+  @Column({ type: 'bigint', transformer: bigintAsNumber })
+  bytes: number;
+
+  @Column(HASH_COLUMN)
+  sha256: string;
+
+  @Column(KEY_COLUMN)
+  storageKey: string;
+
+  /** The file's `__metadata__` (string map), kept for provenance. */
+  @Column({ type: 'simple-json', nullable: true })
+  metadata: Record<string, string> | null;
+
+  @CreateDateColumn()
+  createdAt: Date;
+}

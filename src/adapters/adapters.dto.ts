@@ -1,0 +1,79 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import { IsNotEmpty, IsOptional, IsString, MaxLength } from 'class-validator';
+
+const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
+
+export class AdapterDto {
+  @ApiProperty({ format: 'uuid', example: '5e1d2c3b-4a59-4687-9a1b-2c3d4e5f6a7b' })
+  id: string;
+
+  @ApiProperty({ example: 'acme-style-v1' })
+  name: string;
+
+  @ApiProperty({ enum: ['import', 'fine-tune'], example: 'fine-tune' })
+  source: string;
+
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, example: null, description: 'The fine-tune that trained it.' })
+  fineTuneId: string | null;
+
+  @ApiProperty({ nullable: true, type: String, example: 'emoji-base', description: 'Base model it was trained for, when known.' })
+  baseModel: string | null;
+
+  @ApiProperty({ enum: ['peft', 'kohya'], example: 'peft', description: 'Key naming: lora_A/lora_B (diffusers, peft) or lora_down/lora_up (kohya).' })
+  format: string;
+
+  @ApiProperty({ nullable: true, type: Number, example: 8 })
+  rank: number | null;
+
+  @ApiProperty({ nullable: true, type: Number, example: 8, description: 'LoRA alpha from the file metadata, when recorded.' })
+  alpha: number | null;
+
+  @ApiProperty({ example: 64, description: 'Number of tensors in the file.' })
+  tensorCount: number;
+
+  @ApiProperty({ example: 1048576, description: 'Size of the .safetensors file.' })
+  bytes: number;
+
+  @ApiProperty({ example: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08' })
+  sha256: string;
+
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, nullable: true, example: { format: 'pt' } })
+  metadata: Record<string, string> | null;
+
+  @ApiProperty({ format: 'date-time', example: '2025-11-26T10:00:00.000Z' })
+  createdAt: string;
+}
+
+export class AdapterListDto {
+  @ApiProperty({ type: [AdapterDto] })
+  data: AdapterDto[];
+}
+
+/** The text fields of an adapter import (the file is read separately). */
+export class ImportAdapterFieldsDto {
+  @ApiProperty({ example: 'acme-style-from-kohya', maxLength: 200 })
+  @Transform(trim)
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
+  name: string;
+
+  @ApiPropertyOptional({ example: 'emoji-base', maxLength: 200, description: 'Base model the adapter was trained for.' })
+  @IsOptional()
+  @Transform(trim)
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
+  baseModel?: string;
+}
+
+export const IMPORT_ADAPTER_SCHEMA = {
+  type: 'object',
+  required: ['file', 'name'],
+  properties: {
+    file: { type: 'string', format: 'binary', description: 'LoRA weights as .safetensors.' },
+    name: { type: 'string', example: 'acme-style-from-kohya' },
+    baseModel: { type: 'string', example: 'emoji-base' },
+  },
+};

@@ -1,0 +1,36 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { AdaptersModule } from './adapters/adapters.module';
+import { AuthGuard } from './auth/auth.guard';
+import { ConfigModule, RuntimeConfig } from './config/config.module';
+import { DatabaseModule } from './database/database.module';
+import { DatasetsModule } from './datasets/datasets.module';
+import { HealthModule } from './health/health.module';
+import { HttpExceptionFilter } from './http/http-exception.filter';
+import { ModelsModule } from './models/models.module';
+import { StorageModule } from './storage/storage.module';
+import { TenantsModule } from './tenants/tenants.module';
+
+/** The API process: every feature module on the embedded (or configured) infrastructure. */
+@Module({})
+export class AppModule {
+  static forRoot(config: RuntimeConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        DatabaseModule,
+        StorageModule,
+        TenantsModule,
+        DatasetsModule,
+        AdaptersModule,
+        ModelsModule,
+        HealthModule,
+      ],
+      providers: [
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_FILTER, useClass: HttpExceptionFilter },
+      ],
+    };
+  }
+}

@@ -1,0 +1,4 @@
+import { InitialSchema1764136800000 } from '../../migrations/1764136800000-InitialSchema';
+
+// Listed explicitly (no glob) so the compiled app finds them from any output folder, in order.
+export const MIGRATIONS: Function[] = [InitialSchema1764136800000];

@@ -1,0 +1,17 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { FineTuneEntity } from '../fine-tunes/fine-tune.entity';
+import { DatasetImageEntity } from './dataset-image.entity';
+import { DatasetUploadInterceptor } from './dataset-upload.interceptor';
+import { DatasetEntity } from './dataset.entity';
+import { DatasetsController } from './datasets.controller';
+import { DatasetsRepository } from './datasets.repository';
+import { DatasetsService } from './datasets.service';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([DatasetEntity, DatasetImageEntity, FineTuneEntity])],
+  controllers: [DatasetsController],
+  providers: [DatasetsService, DatasetsRepository, DatasetUploadInterceptor],
+  exports: [DatasetsRepository],
+})
+export class DatasetsModule {}

@@ -1,0 +1,91 @@
+import {
+  Column,
+  CreateDateColumn,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryColumn,
+  UpdateDateColumn,
+} from 'typeorm';
+import { AdapterEntity } from '../adapters/adapter.entity';
+import { ID_COLUMN, NAME_COLUMN, NULLABLE_TIME_COLUMN } from '../database/column-types';
+import { DatasetEntity } from '../datasets/dataset.entity';
+import { TenantEntity } from '../tenants/tenant.entity';
+
+export type FineTuneMethod = 'dro' | 'sft';
+export type FineTuneStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
+
+/** A training job: a dataset becomes a LoRA adapter (Diffusion-DRO or plain SFT). */
+@Entity('fine_tunes')
+@Index(['status', 'createdAt'])
+export class FineTuneEntity {
+  @PrimaryColumn(ID_COLUMN)
+  id: string;
+
+  @Index()
+  @Column(ID_COLUMN)
+  tenantId: string;
+
+  @ManyToOne(() => TenantEntity, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'tenant_id' })
+  tenant?: TenantEntity;
+
+  /** Kept when the dataset is deleted later, so the job's history survives. */
+  @Column({ ...ID_COLUMN, nullable: true })
+  datasetId: string | null;
+
+  @ManyToOne(() => DatasetEntity, { onDelete: 'SET NULL' })
+  @JoinColumn({ name: 'dataset_id' })
+  dataset?: DatasetEntity;
+
+  @Column(NAME_COLUMN)
+  baseModel: string;
+
+  @Column({ type: 'varchar', length: 8 })
+  method: FineTuneMethod;
+
+  @Column({ type: 'varchar', length: 16, default: 'queued' })
+  status: FineTuneStatus;
+
+  @Column({ type: 'integer', default: 0 })
+  step: number;
+
+  @Column({ type: 'integer', default: 0 })
+  totalSteps: number;
+
+  @Column({ type: 'simple-json' })
+  hyperparameters: Record<string, unknown>;
+
+  /** Latest training metrics (loss, win rate, ...), written by the worker. */
+  @Column({ type: 'simple-json', nullable: true })
+  metrics: Record<string, unknown> | null;
+
+  @Column({ type: 'text', nullable: true })
+  error: string | null;
+
+  @Column({ type: 'varchar', length: 2048, nullable: true })
+  webhookUrl: string | null;
+
+  @Column({ type: 'boolean', default: false })
+  cancelRequested: boolean;
+
+  @Column({ ...ID_COLUMN, nullable: true })
+  adapterId: string | null;
+
+  @ManyToOne(() => AdapterEntity, { onDelete: 'SET NULL' })
+  @JoinColumn({ name: 'adapter_id' })
+  adapter?: AdapterEntity;
+
+  @CreateDateColumn()
+  createdAt: Date;
+
+  @UpdateDateColumn()
+  updatedAt: Date;
+
+  @Column(NULLABLE_TIME_COLUMN)
+  startedAt: Date | null;
+
+  @Column(NULLABLE_TIME_COLUMN)
+  finishedAt: Date | null;
+}

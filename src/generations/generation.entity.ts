@@ -1,0 +1,62 @@
+import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+import { ID_COLUMN, NAME_COLUMN, bigintAsNumber } from '../database/column-types';
+import { TenantEntity } from '../tenants/tenant.entity';
+
+export interface GenerationAdapterRef {
+  id: string;
+  scale: number;
+}
+
+/** One text-to-image request and the parameters that reproduce it. */
+@Entity('generations')
+export class GenerationEntity {
+  @PrimaryColumn(ID_COLUMN)
+  id: string;
+
+  @Index()
+  @Column(ID_COLUMN)
+  tenantId: string;
+
+  @ManyToOne(() => TenantEntity, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'tenant_id' })
+  tenant?: TenantEntity;
+
+  @Column({ type: 'text' })
+  prompt: string;
+
+  @Column({ type: 'text', nullable: true })
+  negativePrompt: string | null;
+
+  @Column(NAME_COLUMN)
+  baseModel: string;
+
+  @Column({ type: 'simple-json' })
+  adapters: GenerationAdapterRef[];
+
+  @Column({ type: 'bigint', transformer: bigintAsNumber })
+  seed: number;
+
+  @Column({ type: 'integer' })
+  steps: number;
+
+  @Column({ type: 'real' })
+  guidanceScale: number;
+
+  @Column({ type: 'integer' })
+  numImages: number;
+
+  @Column({ type: 'varchar', length: 32 })
+  scheduler: string;
+
+  @Column({ type: 'integer' })
+  width: number;
+
+  @Column({ type: 'integer' })
+  height: number;
+
+  @Column({ type: 'integer', nullable: true })
+  durationMs: number | null;
+
+  @CreateDateColumn()
+  createdAt: Date;
+}

@@ -1,0 +1,68 @@
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import express, { NextFunction, Request, Response } from 'express';
+import { mkdirSync } from 'node:fs';
+import { AppModule } from '../app.module';
+import { resolveAdminToken, ResolvedAdminToken } from '../config/admin-token';
+import type { AppConfig } from '../config/app-config';
+import type { RuntimeConfig } from '../config/config.module';
+import { buildOpenApiDocument } from '../openapi/openapi-document';
+import { HttpExceptionFilter } from './http-exception.filter';
+import { toHttpError } from './http-error';
+import { createValidationPipe } from './validation.pipe';
+
+export interface CreatedApp {
+  app: NestExpressApplication;
+  /** The OpenAPI document served at /openapi.json (keys sorted). */
+  document: OpenAPIObject;
+  config: RuntimeConfig;
+  adminToken: ResolvedAdminToken;
+}
+
+/**
+ * Builds the configured (not yet listening) application: used by `main.ts`, the OpenAPI CLI and the tests,
+ * so all three see the same routes, pipes, filters and documents.
+ */
+export async function createApp(config: AppConfig): Promise<CreatedApp> {
+  mkdirSync(config.dataDir, { recursive: true });
+  const adminToken = resolveAdminToken(config.dataDir, config.adminToken);
+  const runtime: RuntimeConfig = { ...config, adminToken: adminToken.token };
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(runtime), {
+    bodyParser: false,
+    logger: config.logLevels.length > 0 ? config.logLevels : false,
+    abortOnError: false,
+  });
+  if (adminToken.source !== 'env') {
+    new Logger('Auth').log(
+      adminToken.source === 'generated'
+        ? `ADMIN_TOKEN is not set: generated one and stored it in ${adminToken.path} (mode 0600)`
+        : `ADMIN_TOKEN is not set: using the one stored in ${adminToken.path}`,
+    );
+  }
+
+  const http = app.getHttpAdapter().getInstance() as express.Express;
+  http.disable('x-powered-by');
+  app.use(express.json({ limit: config.limits.jsonBodyBytes, type: ['application/json', 'application/*+json'] }));
+  // Body-parser failures happen before Nest's router, so they get the API's error body here.
+  app.use((error: unknown, _request: Request, response: Response, next: NextFunction) => {
+    if (response.headersSent) return next(error);
+    const body = toHttpError(error);
+    response.status(body.statusCode).json(body);
+  });
+  app.useGlobalPipes(createValidationPipe());
+  app.useGlobalFilters(new HttpExceptionFilter());
+  app.enableShutdownHooks();
+
+  // Before init: routes added later would sit behind Nest's catch-all 404 handler.
+  const document = buildOpenApiDocument(app);
+  SwaggerModule.setup('docs', app, document, {
+    jsonDocumentUrl: 'openapi.json',
+    raw: ['json'],
+    customSiteTitle: 'Style-as-a-Service API',
+    swaggerOptions: { displayOperationId: true, persistAuthorization: true },
+  });
+  await app.init();
+  return { app, document, config: runtime, adminToken };
+}

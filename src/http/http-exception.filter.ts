@@ -1,0 +1,22 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpStatus, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import { toHttpError } from './http-error';
+
+@Catch()
+export class HttpExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HttpExceptionFilter');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<Response>();
+    const errorBody = toHttpError(exception);
+    if (errorBody.statusCode >= HttpStatus.INTERNAL_SERVER_ERROR) {
+      this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    }
+    if (response.headersSent) {
+      // A streamed response failed midway: the status is gone, so the connection is the only signal left.
+      response.destroy();
+      return;
+    }
+    response.status(errorBody.statusCode).json(errorBody);
+  }
+}

@@ -1,0 +1,76 @@
+import { Inject, Injectable, NotFoundException } from '@nestjs/common';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
+import { BaseModelDto, BaseModelListDto } from './models.dto';
+
+const MAX_CARD_BYTES = 256 * 1024;
+
+async function readJson(path: string): Promise<Record<string, unknown> | null> {
+  try {
+    const parsed: unknown = JSON.parse(await readFile(path, 'utf8'));
+    return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Pixel side of the generated images: the UNet's `sample_size`, times the VAE's downsampling for
+ * latent models (2^(blocks-1), as diffusers computes `vae_scale_factor`).
+ */
+function resolutionOf(unet: Record<string, unknown> | null, vae: Record<string, unknown> | null): number | null {
+  const sample = unet?.sample_size;
+  const side = Array.isArray(sample) ? sample[0] : sample;
+  if (typeof side !== 'number' || side <= 0) return null;
+  const blocks = vae?.block_out_channels;
+  const factor = Array.isArray(blocks) && blocks.length > 0 ? 2 ** (blocks.length - 1) : 1;
+  return side * factor;
+}
+
+/** Base models are diffusers-format folders in MODELS_DIR, recognised by their `model_index.json`. */
+@Injectable()
+export class ModelsService {
+  constructor(@Inject(APP_CONFIG) private readonly config: RuntimeConfig) {}
+
+  async listModels(): Promise<BaseModelListDto> {
+    let names: string[];
+    try {
+      names = (await readdir(this.config.modelsDir, { withFileTypes: true }))
+        .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
+        .map((entry) => entry.name)
+        .sort();
+    } catch {
+      return { data: [] };
+    }
+    const models = await Promise.all(names.map((name) => this.describe(name)));
+    return { data: models.filter((model): model is BaseModelDto => model !== null) };
+  }
+
+  async getModel(id: string): Promise<BaseModelDto> {
+    const model = /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(id) ? await this.describe(id) : null;
+    if (!model) throw new NotFoundException(`Model ${id} not found`);
+    return model;
+  }
+
+  private async describe(name: string): Promise<BaseModelDto | null> {
+    const folder = join(this.config.modelsDir, name);
+    const modelIndex = await readJson(join(folder, 'model_index.json'));
+    if (!modelIndex) return null;
+    const [unet, vae] = await Promise.all([readJson(join(folder, 'unet', 'config.json')), readJson(join(folder, 'vae', 'config.json'))]);
+    let modelCard: string | null = null;
+    try {
+      const card = await readFile(join(folder, 'README.md'));
+      modelCard = card.subarray(0, MAX_CARD_BYTES).toString('utf8');
+    } catch {
+      modelCard = null;
+    }
+    return {
+      id: name,
+      resolution: resolutionOf(unet, vae),
+      unetClass: typeof unet?._class_name === 'string' ? unet._class_name : null,
+      modelIndex,
+      modelCard,
+    };
+  }
+}

@@ -1,0 +1,23 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { ApiKeyEntity } from './api-key.entity';
+import { TenantEntity } from './tenant.entity';
+
+@Injectable()
+export class TenantsRepository {
+  constructor(@InjectRepository(TenantEntity) private readonly tenants: Repository<TenantEntity>) {}
+
+  /** Creates the tenant and its first key in one transaction: a tenant never exists without a key. */
+  async createWithKey(tenant: Pick<TenantEntity, 'id' | 'name'>, key: Pick<ApiKeyEntity, 'id' | 'prefix' | 'hash'>): Promise<TenantEntity> {
+    return this.tenants.manager.transaction(async (manager) => {
+      const saved = await manager.save(TenantEntity, manager.create(TenantEntity, { ...tenant, createdAt: new Date() }));
+      await manager.save(ApiKeyEntity, manager.create(ApiKeyEntity, { ...key, tenantId: saved.id, revokedAt: null }));
+      return saved;
+    });
+  }
+
+  listAll(): Promise<TenantEntity[]> {
+    return this.tenants.find({ order: { createdAt: 'ASC', id: 'ASC' } });
+  }
+}

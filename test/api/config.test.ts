@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { resolveAdminToken } from '../../src/config/admin-token';
+import { ConfigError, DEFAULT_LIMITS, loadConfig, MB } from '../../src/config/app-config';
+import { buildDataSourceOptions } from '../../src/database/data-source-options';
+
+describe('configuration', () => {
+  it('uses the documented defaults', () => {
+    const config = loadConfig({});
+    assert.equal(config.port, 3000);
+    assert.equal(config.dataDir, resolve('./data'));
+    assert.equal(config.modelsDir, resolve('./models'));
+    assert.equal(config.adminToken, undefined);
+    assert.deepEqual(config.database, { type: 'sqlite', path: resolve('./data/saas.sqlite') });
+    assert.deepEqual(config.limits, DEFAULT_LIMITS);
+    assert.equal(config.limits.jsonBodyBytes, 1 * MB);
+  });
+
+  it('reads the environment', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      DATA_DIR: '/srv/saas',
+      MODELS_DIR: '/srv/models',
+      ADMIN_TOKEN: 'a-long-enough-admin-token',
+      MAX_UPLOAD_MB: '16',
+      LOG_LEVEL: 'warn',
+    });
+    assert.equal(config.port, 8080);
+    assert.equal(config.dataDir, '/srv/saas');
+    assert.equal(config.modelsDir, '/srv/models');
+    assert.equal(config.adminToken, 'a-long-enough-admin-token');
+    assert.deepEqual(config.database, { type: 'sqlite', path: '/srv/saas/saas.sqlite' });
+    assert.equal(config.limits.uploadRequestBytes, 16 * MB);
+    assert.deepEqual(config.logLevels, ['fatal', 'error', 'warn']);
+  });
+
+  it('selects the database driver from DATABASE_URL', () => {
+    assert.deepEqual(loadConfig({ DATABASE_URL: 'postgres://saas:pw@db:5432/saas' }).database, {
+      type: 'postgres',
+      url: 'postgres://saas:pw@db:5432/saas',
+    });
+    assert.deepEqual(loadConfig({ DATABASE_URL: 'sqlite:/var/lib/saas/db.sqlite' }).database, {
+      type: 'sqlite',
+      path: '/var/lib/saas/db.sqlite',
+    });
+    const pg = buildDataSourceOptions({ type: 'postgres', url: 'postgres://saas:pw@db:5432/saas' });
+    assert.equal(pg.type, 'postgres');
+    assert.equal(pg.synchronize, false);
+    assert.equal(pg.migrationsRun, true);
+  });
+
+  it('reports every invalid variable at once', () => {
+    assert.throws(
+      () => loadConfig({ PORT: 'eighty', ADMIN_TOKEN: 'short', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud', MAX_UPLOAD_MB: '0' }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        const text = error.problems.join('\n');
+        for (const name of ['PORT', 'ADMIN_TOKEN', 'DATABASE_URL', 'LOG_LEVEL', 'MAX_UPLOAD_MB']) assert.match(text, new RegExp(name));
+        return true;
+      },
+    );
+    assert.throws(() => loadConfig({ PORT: '70000' }), /PORT must be between 0 and 65535/);
+  });
+});
+
+describe('admin token', () => {
+  it('is generated once into DATA_DIR with mode 0600 and reused', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'saas-admin-'));
+    try {
+      const first = resolveAdminToken(dir, undefined);
+      assert.equal(first.source, 'generated');
+      assert.equal(first.path, join(dir, 'admin-token'));
+      assert.ok(first.token.length >= 32);
+      assert.equal(statSync(first.path!).mode & 0o777, 0o600);
+      assert.equal(readFileSync(first.path!, 'utf8').trim(), first.token);
+
+      const second = resolveAdminToken(dir, undefined);
+      assert.equal(second.source, 'file');
+      assert.equal(second.token, first.token);
+
+      const fromEnv = resolveAdminToken(dir, 'operator-chosen-token-123');
+      assert.deepEqual(fromEnv, { token: 'operator-chosen-token-123', source: 'env' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,61 @@
+import { BadRequestException, PayloadTooLargeException } from '@nestjs/common';
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { EntityNotFoundError, QueryFailedError } from 'typeorm';
+import { toHttpError } from '../../src/http/http-error';
+import { flattenValidationErrors } from '../../src/http/validation.pipe';
+import { InvalidStorageKeyError, StorageNotFoundError } from '../../src/storage/storage.port';
+
+function queryError(code: string): QueryFailedError {
+  return new QueryFailedError('INSERT ...', [], Object.assign(new Error(code), { code }));
+}
+
+describe('error mapping', () => {
+  it('keeps HttpException status and message', () => {
+    assert.deepEqual(toHttpError(new BadRequestException('name must be a string')), {
+      statusCode: 400,
+      error: 'Bad Request',
+      message: 'name must be a string',
+    });
+    assert.deepEqual(toHttpError(new BadRequestException(['a is bad', 'b is bad'])).message, 'a is bad; b is bad');
+    assert.equal(toHttpError(new PayloadTooLargeException('too big')).statusCode, 413);
+  });
+
+  it('maps database constraint errors of SQLite and PostgreSQL to 4xx', () => {
+    assert.equal(toHttpError(queryError('SQLITE_CONSTRAINT_UNIQUE')).statusCode, 409);
+    assert.equal(toHttpError(queryError('23505')).statusCode, 409);
+    assert.equal(toHttpError(queryError('SQLITE_CONSTRAINT_FOREIGNKEY')).statusCode, 409);
+    assert.equal(toHttpError(queryError('23503')).statusCode, 409);
+    assert.equal(toHttpError(queryError('SQLITE_CONSTRAINT_NOTNULL')).statusCode, 400);
+    assert.equal(toHttpError(queryError('22001')).statusCode, 400);
+    assert.equal(toHttpError(queryError('SQLITE_TOOBIG')).statusCode, 413);
+    assert.equal(toHttpError(new EntityNotFoundError('DatasetEntity', {})).statusCode, 404);
+  });
+
+  it('maps body-parser style errors by their status and type', () => {
+    const tooLarge = Object.assign(new Error('request entity too large'), { status: 413, type: 'entity.too.large', limit: 1024 });
+    assert.deepEqual(toHttpError(tooLarge), { statusCode: 413, error: 'Payload Too Large', message: 'Request body exceeds the limit of 1024 bytes' });
+    const badJson = Object.assign(new SyntaxError('Unexpected token'), { status: 400, type: 'entity.parse.failed' });
+    assert.match(toHttpError(badJson).message, /^Request body is not valid JSON/);
+    assert.equal(toHttpError(Object.assign(new Error('x'), { statusCode: 415 })).statusCode, 415);
+  });
+
+  it('maps storage errors and hides unknown faults behind a plain 500', () => {
+    assert.equal(toHttpError(new StorageNotFoundError('a/b')).statusCode, 404);
+    assert.equal(toHttpError(new InvalidStorageKeyError('../x', 'bad')).statusCode, 400);
+    assert.deepEqual(toHttpError(new Error('secret internal detail')), { statusCode: 500, error: 'Internal Server Error', message: 'Internal server error' });
+    assert.equal(toHttpError(queryError('SQLITE_IOERR')).statusCode, 500);
+    assert.equal(toHttpError(Object.assign(new Error('x'), { status: 503 })).statusCode, 500);
+  });
+
+  it('names nested fields by their full path', () => {
+    const messages = flattenValidationErrors([
+      {
+        property: 'adapters',
+        children: [{ property: '0', children: [{ property: 'scale', constraints: { max: 'scale must not be greater than 2' }, children: [] }] }],
+      },
+      { property: 'prompt', constraints: { isString: 'prompt must be a string' }, children: [] },
+    ]);
+    assert.deepEqual(messages, ['adapters.0.scale must not be greater than 2', 'prompt must be a string']);
+  });
+});
