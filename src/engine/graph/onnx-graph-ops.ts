@@ -387,10 +387,16 @@ export class OnnxGraphOps implements Ops<Sym> {
 
   reduceMean(x: Sym, axes: number[]): Sym {
     const shape = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+    const dynamic = axes.some((a) => x.shape[a] < 0);
     const count = axes.reduce((c, a) => c * x.shape[a], 1);
-    return this.op('ReduceMean', [x], { axes: attr.ints(axes), keepdims: attr.int(1) }, shape, (g) => [
-      this.emit('Mul', [this.expandLike(g, x), this.scalar(1 / count)], {}, x.shape),
-    ]);
+    return this.op('ReduceMean', [x], { axes: attr.ints(axes), keepdims: attr.int(1) }, shape, (g) => {
+      const expanded = this.expandLike(g, x);
+      if (!dynamic) return [this.emit('Mul', [expanded, this.scalar(1 / count)], {}, x.shape)];
+      // The element count includes the batch, known only at run time.
+      const dims = this.emit('Gather', [this.emit('Shape', [x], {}, [x.shape.length], 'int64'), this.ints(axes)], { axis: attr.int(0) }, [axes.length], 'int64');
+      const n = this.emit('Cast', [this.emit('ReduceProd', [dims], { keepdims: attr.int(0) }, [], 'int64')], { to: attr.int(1) }, []);
+      return [this.emit('Div', [expanded, n], {}, x.shape)];
+    });
   }
 
   reduceSum(x: Sym, axes: number[]): Sym {

@@ -1,0 +1,178 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fsp from 'fs/promises';
+import * as os from 'os';
+import * as path from 'path';
+import { createRandomModel } from '../../src/engine/models/random-model';
+import { attentionProjectionModules } from '../../src/engine/models/unet-2d-condition.model';
+import { sampleShape } from '../../src/engine/models/diffusion-model';
+import { DenoiserTrainingGraph, TrainingGraphSpec } from '../../src/engine/training/denoiser-training-graph';
+import { TfjsTrainingStep } from '../../src/engine/training/tfjs-training-step';
+import { Demonstration, droHingeLoss, fineTune, FineTuneHyperparameters } from '../../src/engine/dro/fine-tune.trainer';
+import { ReplayBuffer, Trajectory } from '../../src/engine/dro/replay-buffer';
+import { Random } from '../../src/engine/schedulers';
+import { LoraAdapter } from '../../src/engine/lora/lora-adapter';
+
+const model = createRandomModel({ seed: 12 });
+const size = model.sampleSpace.imageSize;
+
+test('DRO hinge loss: hand-computed case', () => {
+  // pair 0: (0.5 − 0.4) − (0.3 − 0.35) + 0.001 = 0.151 (active); pair 1: (0.2 − 0.3) − (0.1 − 0.05) + 0.001 < 0 (inactive)
+  assert.ok(Math.abs(droHingeLoss([0.5, 0.2, 0.3, 0.1], [0.4, 0.3, 0.35, 0.05], 0.001) - 0.151 / 2) < 1e-12);
+  assert.equal(droHingeLoss([0.1, 0.1], [0.1, 0.1], 0), 0);
+});
+
+function droSpec(): TrainingGraphSpec {
+  return {
+    unet: model.unetConfig,
+    params: model.unetParams,
+    seqLen: model.maxLength,
+    sampleShape: sampleShape(model),
+    objective: 'dro-hinge',
+    lora: { modules: attentionProjectionModules(model.unetConfig), rank: 2 },
+    margin: 0.001,
+    intraOpThreads: 1,
+  };
+}
+
+test('DRO training graph: loss equals the hinge of its per-sample losses, gradients match tfjs autodiff', async () => {
+  const spec = droSpec();
+  const rng = new Random(5);
+  const [c, h, w] = spec.sampleShape;
+  const b = 4; // 2 expert + 2 policy
+  const inputs = {
+    batch: b,
+    noisy: rng.randn(b * c * h * w),
+    timesteps: Float32Array.of(100, 700, 100, 700),
+    target: rng.randn(b * c * h * w),
+    encoderHiddenStates: rng.randn(b * spec.seqLen * spec.unet.cross_attention_dim),
+    attentionMask: new Float32Array(b * spec.seqLen).fill(1),
+    referenceMse: new Float32Array(b),
+  };
+  const ort = await DenoiserTrainingGraph.create(spec);
+  const lora = new Map<string, Float32Array>();
+  for (const name of ort.trainableNames) {
+    const m = /^lora\.(.+)\.(a|b)$/.exec(name)!;
+    const [o, i] = model.unetParams.get(`${m[1]}.weight`)!.shape;
+    lora.set(name, rng.randn(m[2] === 'a' ? 2 * i : o * 2).map((v) => v * 0.3));
+  }
+  // Choose reference losses so that pair 0 is active and pair 1 is not.
+  const probe = await ort.step(inputs, lora);
+  const mse = probe.perSampleMse;
+  inputs.referenceMse = Float32Array.of(mse[0] - 0.05, mse[1] + 0.05, mse[2], mse[3]);
+  const res = await ort.step(inputs, lora);
+  const expected = droHingeLoss(res.perSampleMse, inputs.referenceMse, 0.001);
+  assert.ok(Math.abs(res.loss - expected) < 1e-6, `${res.loss} vs ${expected}`);
+  assert.ok(Math.abs(res.loss - (0.05 + 0.001) / 2) < 1e-5);
+
+  const tfjs = await TfjsTrainingStep.create(spec);
+  const ref = await tfjs.step(inputs, lora);
+  assert.ok(Math.abs(ref.loss - res.loss) < 1e-5);
+  let num = 0;
+  let den = 0;
+  for (const [k, g] of res.grads) {
+    const r = ref.grads.get(k)!;
+    for (let i = 0; i < g.length; i++) {
+      num += (g[i] - r[i]) ** 2;
+      den += r[i] ** 2;
+    }
+  }
+  assert.ok(den > 0, 'active pair produces gradients');
+  assert.ok(Math.sqrt(num / den) < 1e-3, `gradient relative error ${Math.sqrt(num / den)}`);
+  await ort.release();
+  await tfjs.release();
+});
+
+function trajectory(demoIndex: number, steps: number, len = 3): Trajectory {
+  const timesteps = Array.from({ length: steps }, (_, i) => 900 - i * 100);
+  return { demoIndex, dropped: false, timesteps, xt: timesteps.map((t) => new Float32Array(len).fill(t)), output: timesteps.map((t) => new Float32Array(len).fill(-t)) };
+}
+
+test('replay buffer keeps the newest trajectories and samples (trajectory, step) pairs', () => {
+  const b = new ReplayBuffer(3);
+  for (let i = 0; i < 5; i++) b.push(trajectory(i, 4));
+  assert.equal(b.size, 3);
+  const rng = new Random(1);
+  const picks = b.sample(3, rng);
+  assert.deepEqual(new Set(picks.map((p) => p.trajectory.demoIndex)), new Set([2, 3, 4]), 'distinct, newest three');
+  for (const p of picks) {
+    assert.equal(p.trajectory.xt[p.step][0], p.trajectory.timesteps[p.step], 'x_t matches its timestep');
+    assert.equal(p.trajectory.output[p.step][0], -p.trajectory.timesteps[p.step]);
+  }
+  assert.equal(b.sample(10, rng).length, 10, 'with replacement beyond the buffer size');
+  assert.throws(() => b.push({ ...trajectory(0, 3), timesteps: [100, 200, 300] }), /descend/);
+  const { tensors, meta } = b.toTensors();
+  const restored = ReplayBuffer.fromTensors(3, new Map([...tensors].map(([k, v]) => [k, v.data])), meta);
+  assert.equal(restored.size, 3);
+  assert.deepEqual(restored.sample(3, new Random(9)).map((p) => p.step), b.sample(3, new Random(9)).map((p) => p.step));
+});
+
+function demos(n: number): Demonstration[] {
+  const rng = new Random(77);
+  return Array.from({ length: n }, (_, i) => ({ image: rng.randn(3 * size * size).map((v) => Math.tanh(v)), caption: i % 2 ? 'red heart' : 'cat face' }));
+}
+
+const tinyHp: Partial<FineTuneHyperparameters> = { steps: 4, batchSize: 2, rank: 2, alpha: 2, samplingSteps: 3, bufferBatch: 2, bufferCapacity: 3, bufferSampleEvery: 1, policyRefreshSteps: 2, seed: 3 };
+
+function flat(a: LoraAdapter): Float32Array {
+  const parts = [...a.layers.keys()].sort().flatMap((k) => [a.layers.get(k)!.a, a.layers.get(k)!.b]);
+  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+test('DRO fine-tune: deterministic, reports progress, resumes exactly from a checkpoint after cancel', async () => {
+  const progress: number[] = [];
+  const full = await fineTune({ model, demonstrations: demos(4), method: 'dro', hyperparameters: tinyHp, intraOpThreads: 1, onProgress: (p) => progress.push(p.step) });
+  assert.deepEqual(progress, [1, 2, 3, 4]);
+  assert.equal(full.steps, 4);
+  assert.ok(flat(full.adapter).some((v, i) => v !== 0 && i >= 0), 'adapter trained');
+  const again = await fineTune({ model, demonstrations: demos(4), method: 'dro', hyperparameters: tinyHp, intraOpThreads: 1 });
+  assert.deepEqual(flat(again.adapter), flat(full.adapter), 'same seed, same adapter');
+
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'dro-'));
+  const ac = new AbortController();
+  const first = await fineTune({
+    model,
+    demonstrations: demos(4),
+    method: 'dro',
+    hyperparameters: tinyHp,
+    intraOpThreads: 1,
+    checkpointDir: dir,
+    signal: ac.signal,
+    onProgress: (p) => {
+      if (p.step === 2) ac.abort();
+    },
+  });
+  assert.equal(first.canceled, true);
+  assert.equal(first.steps, 2);
+  const resumed = await fineTune({ model, demonstrations: demos(4), method: 'dro', hyperparameters: tinyHp, intraOpThreads: 1, checkpointDir: dir, resume: true });
+  assert.equal(resumed.steps, 4);
+  assert.deepEqual(flat(resumed.adapter), flat(full.adapter), 'resumed run equals the uninterrupted one');
+  await fsp.rm(dir, { recursive: true, force: true });
+});
+
+test('SFT baseline trains the same LoRA shape; online rounds continue from an adapter and its optimizer state', async () => {
+  const sft = await fineTune({ model, demonstrations: demos(3), method: 'sft', hyperparameters: tinyHp, intraOpThreads: 1 });
+  assert.equal(sft.adapter.rank, 2);
+  assert.equal(sft.adapter.metadata.method, 'sft');
+  const next = await fineTune({
+    model,
+    demonstrations: demos(5),
+    method: 'dro',
+    hyperparameters: { ...tinyHp, steps: 1, lr: 1e-9, emaDecay: 0 },
+    initAdapter: sft.adapter,
+    initOptimizerState: sft.optimizerState,
+    intraOpThreads: 1,
+  });
+  assert.equal(next.optimizerState.step, sft.optimizerState.step + 1, 'optimizer state carried over');
+  const a = flat(next.adapter);
+  const b = flat(sft.adapter);
+  let maxDiff = 0;
+  for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
+  assert.ok(maxDiff < 1e-6, 'starts from the given adapter');
+});
