@@ -30,3 +30,21 @@ export async function encodeRgbPng(chw: Float32Array, width: number, height: num
   if (upscale > 1) img = img.resize(width * upscale, height * upscale, { kernel: 'nearest' });
   return img.png().toBuffer();
 }
+
+/**
+ * Any image sharp reads (PNG/JPEG/WebP/SVG; path or bytes) → size×size CHW RGB in [-1, 1], alpha
+ * flattened over white — the form demonstrations and the scorer take.
+ */
+export async function decodeImageToChw(input: Buffer | string, size: number): Promise<Float32Array> {
+  const { data, info } = await sharp(input)
+    .flatten({ background: { r: 255, g: 255, b: 255 } })
+    .resize(size, size, { fit: 'contain', background: { r: 255, g: 255, b: 255 }, kernel: 'lanczos3' })
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`expected RGB, got ${info.channels} channels`);
+  const hw = size * size;
+  const out = new Float32Array(3 * hw);
+  for (let i = 0; i < hw; i++) for (let c = 0; c < 3; c++) out[c * hw + i] = data[i * 3 + c] / 127.5 - 1;
+  return out;
+}

@@ -3,6 +3,8 @@ export interface ProgressSnapshot {
   step: number;
   totalSteps: number;
   samplesPerSecond: number;
+  /** Unit of the rate (default "samples/s"). */
+  rateUnit?: string;
   etaSeconds: number;
   values: Record<string, number>;
 }
@@ -30,7 +32,7 @@ export class ProgressBar {
     const vals = Object.entries(p.values)
       .map(([k, v]) => `${k} ${Math.abs(v) < 1e-3 && v !== 0 ? v.toExponential(2) : v.toFixed(4)}`)
       .join(' ');
-    const line = `${bar} ${p.step}/${p.totalSteps} ${vals} ${p.samplesPerSecond.toFixed(1)} samples/s ETA ${formatDuration(p.etaSeconds)}`;
+    const line = `${bar} ${p.step}/${p.totalSteps} ${vals} ${p.samplesPerSecond.toFixed(p.samplesPerSecond < 10 ? 2 : 1)} ${p.rateUnit ?? 'samples/s'} ETA ${formatDuration(p.etaSeconds)}`;
     this.stream.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
   }
 

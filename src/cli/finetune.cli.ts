@@ -1,0 +1,85 @@
+import * as path from 'path';
+import { CliArgs, runCli } from './cli-args';
+import { loadDiffusionModel } from '../engine/models/diffusion-model';
+import { resolveDefaultModelDir } from '../engine/models/default-model';
+import { readCaptionedImageFolder } from '../engine/data/captioned-image-folder.reader';
+import { fineTune, FineTuneHyperparameters, FineTuneMethod } from '../engine/dro/fine-tune.trainer';
+import { readLoraFile, writeLoraFile } from '../engine/lora/lora-file';
+import { CheckpointStore } from '../engine/training/checkpoint.store';
+import { ProgressBar } from '../engine/training/progress-reporter';
+
+/**
+ * npm run finetune -- --images <dir of images with .txt captions> --method dro|sft --out adapter.safetensors
+ *   [--steps N --rank R --lr X --margin M --batch B --seed S] [--model DIR] [--checkpoint-dir DIR] [--resume]
+ *   [--resume-from adapter.safetensors [--optimizer-from CHECKPOINT_DIR]]   (online round)
+ */
+runCli(async () => {
+  const args = new CliArgs();
+  const imagesDir = args.string('images');
+  const method = args.string('method', 'dro') as FineTuneMethod;
+  const out = path.resolve(args.string('out'));
+  const modelDir = args.optionalString('model') ?? (await resolveDefaultModelDir());
+  const hp: Partial<FineTuneHyperparameters> = {};
+  for (const [flag, key] of [
+    ['steps', 'steps'],
+    ['rank', 'rank'],
+    ['lr', 'lr'],
+    ['margin', 'margin'],
+    ['batch', 'batchSize'],
+    ['seed', 'seed'],
+  ] as const) {
+    const v = args.optionalString(flag);
+    if (v !== undefined) (hp as Record<string, number>)[key] = Number(v);
+  }
+  if (hp.rank !== undefined) hp.alpha = hp.rank;
+  const checkpointDir = args.optionalString('checkpoint-dir');
+  const resume = args.flag('resume');
+  const resumeFrom = args.optionalString('resume-from');
+  const optimizerFrom = args.optionalString('optimizer-from');
+  const threads = args.optionalString('threads');
+  args.rejectUnknown();
+  if (method !== 'dro' && method !== 'sft') throw new Error('--method must be dro or sft');
+
+  const model = await loadDiffusionModel(modelDir);
+  const images = await readCaptionedImageFolder(imagesDir, model.sampleSpace.imageSize);
+  if (images.length === 0) throw new Error(`no images in ${imagesDir}`);
+  const moduleShapes = new Map<string, [number, number]>();
+  for (const [k, v] of model.unetParams) if (k.endsWith('.weight') && v.shape.length === 2) moduleShapes.set(k.slice(0, -'.weight'.length), v.shape as [number, number]);
+  const initAdapter = resumeFrom ? (await readLoraFile(resumeFrom, { moduleShapes })).adapter : undefined;
+  const initOptimizerState = optimizerFrom ? (await new CheckpointStore(optimizerFrom).load())?.optimizer : undefined;
+
+  console.error(`${method} fine-tune of ${path.basename(modelDir)} on ${images.length} images${initAdapter ? `, continuing from ${resumeFrom}` : ''}`);
+  const bar = new ProgressBar();
+  const ac = new AbortController();
+  process.once('SIGINT', () => ac.abort());
+  const result = await fineTune({
+    model,
+    demonstrations: images.map((i) => ({ image: i.image, caption: i.caption })),
+    method,
+    hyperparameters: hp,
+    initAdapter,
+    initOptimizerState,
+    checkpointDir: checkpointDir ? path.resolve(checkpointDir) : undefined,
+    checkpointEvery: 25,
+    resume,
+    signal: ac.signal,
+    intraOpThreads: threads ? Number(threads) : undefined,
+    onProgress: (p) =>
+      bar.update({
+        step: p.step,
+        totalSteps: p.totalSteps,
+        samplesPerSecond: p.stepsPerSecond,
+        rateUnit: 'steps/s',
+        etaSeconds: (p.totalSteps - p.step) / Math.max(p.stepsPerSecond, 1e-9),
+        values: method === 'dro' ? { loss: p.loss, expert: p.expertDiff, policy: p.policyDiff } : { loss: p.loss },
+      }),
+  });
+  bar.done();
+  if (result.canceled) {
+    console.error(`canceled at step ${result.steps}${checkpointDir ? `; resume with --checkpoint-dir ${checkpointDir} --resume` : ''}`);
+    process.exitCode = 130;
+    return;
+  }
+  await writeLoraFile(out, result.adapter);
+  console.log(JSON.stringify({ out, method, steps: result.steps, seconds: +result.seconds.toFixed(1), stepsPerSecond: +result.metrics.stepsPerSecond.toFixed(3), finalLoss: result.metrics.finalLoss }));
+});
