@@ -300,7 +300,14 @@ export class OnnxGraphOps implements Ops<Sym> {
     const inputs = b ? [x, w, b] : [x, w];
     return this.op('Conv', inputs, attrs, [x.shape[0], cout, ho, wo], (g) => {
       const grads: (Sym | null)[] = [null, null, null];
-      if (x.grad) {
+      if (x.grad && stride === 1) {
+        // A stride-1 convolution's input gradient is a convolution with the flipped, transposed kernel;
+        // ONNX Runtime's Conv is markedly faster than its ConvTranspose on CPU.
+        const wt = this.emit('Transpose', [w], { perm: attr.ints([1, 0, 2, 3]) }, [cin, cout, k, k]);
+        const flipped = k === 1 ? wt : this.emit('Slice', [wt, this.ints([k - 1, k - 1]), this.ints([-k - 1, -k - 1]), this.ints([2, 3]), this.ints([-1, -1])], {}, [cin, cout, k, k]);
+        const p = k - 1 - pad;
+        grads[0] = this.emit('Conv', [g, flipped], { kernel_shape: attr.ints([k, k]), strides: attr.ints([1, 1]), pads: attr.ints([p, p, p, p]) }, x.shape);
+      } else if (x.grad) {
         const outPad = [h - ((ho - 1) * stride - 2 * pad + k), wd - ((wo - 1) * stride - 2 * pad + k)];
         grads[0] = this.emit(
           'ConvTranspose',

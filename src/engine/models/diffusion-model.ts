@@ -45,6 +45,9 @@ export interface DiffusionModel {
   extraIndex?: Record<string, unknown>;
 }
 
+/** Files in a model folder that are not written by saveDiffusionModel itself but kept across saves. */
+const PRESERVED_FILES = ['README.md', 'samples.png', 'eval.json'];
+
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt'];
 
 /** Tokenizer files as written into a model folder. */
@@ -112,7 +115,18 @@ export async function saveDiffusionModel(
   opts: { dtype?: 'F32' | 'F16'; metadata?: Record<string, string>; extraFiles?: Record<string, string | Uint8Array> } = {},
 ): Promise<void> {
   const dtype = opts.dtype ?? 'F16';
+  // Documents that live beside the weights (model card, sample grid, scores) survive re-exports.
+  const carried: Record<string, Uint8Array> = {};
+  for (const f of PRESERVED_FILES) {
+    if (opts.extraFiles?.[f] !== undefined) continue;
+    try {
+      carried[f] = await fsp.readFile(path.join(dir, f));
+    } catch {
+      // not there yet
+    }
+  }
   await writeModelFolder(dir, async (tmp) => {
+    for (const [f, content] of Object.entries(carried)) await writeFileAtomic(path.join(tmp, f), content);
     await writeComponent(tmp, 'unet', { _class_name: 'UNet2DConditionModel', _diffusers_version: '0.32.0', ...model.unetConfig }, model.unetParams, {
       dtype,
       metadata: opts.metadata,

@@ -55,6 +55,8 @@ export interface TrainingStepResult {
 }
 
 export class DenoiserTrainingGraph {
+  readonly engine = 'onnxruntime';
+
   private constructor(
     private readonly session: ort.InferenceSession,
     private readonly spec: TrainingGraphSpec,

@@ -1,5 +1,4 @@
-import * as fsp from 'fs/promises';
-import * as path from 'path';
+import * as os from 'os';
 import { DiffusionModel, sampleShape, saveDiffusionModel } from '../models/diffusion-model';
 import { initParams, ParamMap } from '../models/param-init';
 import { unetParamShapes } from '../models/unet-params';
@@ -127,7 +126,23 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     await saveDiffusionModel(o.outDir, out, {
       dtype: 'F16',
       metadata: { training_step: String(step), samples_seen: String(step * o.batchSize), export_reason: reason },
-      extraFiles: o.extraFiles ? await o.extraFiles() : undefined,
+      extraFiles: {
+        ...(o.extraFiles ? await o.extraFiles() : {}),
+        'training_log.json': JSON.stringify(
+          {
+            steps: step,
+            batchSize: o.batchSize,
+            samplesSeen: step * o.batchSize,
+            trainHours: +(trainSeconds / 3600).toFixed(3),
+            samplesPerSecond: +((step * o.batchSize) / Math.max(trainSeconds, 1e-9)).toFixed(2),
+            lr: o.lr,
+            scheduleSteps: o.steps,
+            host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', engine: graph.engine },
+          },
+          null,
+          2,
+        ),
+      },
     });
     return out;
   };

@@ -12,6 +12,7 @@ import { TrainingGraphSpec, TrainingStepInputs, TrainingStepResult } from './den
  */
 export class TfjsTrainingStep {
   readonly trainableNames: string[];
+  readonly engine: string;
 
   private constructor(
     private readonly tf: typeof tfType,
@@ -19,6 +20,7 @@ export class TfjsTrainingStep {
     private readonly spec: TrainingGraphSpec,
     private readonly frozen: Map<string, tfType.Tensor>,
   ) {
+    this.engine = `tfjs-${backend}`;
     if (spec.lora) {
       this.trainableNames = spec.lora.modules.flatMap((m) => [`lora.${m}.a`, `lora.${m}.b`]);
     } else {

@@ -4,6 +4,8 @@ import { loadTfjs } from '../graph/tfjs-backend';
 
 /** A compiled training step: forward, loss and gradients for the named trainable tensors. */
 export interface TrainingStep {
+  /** What executes the step, e.g. "onnxruntime" or "tfjs-tensorflow-gpu". */
+  readonly engine: string;
   readonly trainableNames: string[];
   step(inputs: TrainingStepInputs, trainable: Map<string, Float32Array>): Promise<TrainingStepResult>;
   release(): Promise<void>;
