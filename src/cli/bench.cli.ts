@@ -56,13 +56,27 @@ runCli(async () => {
   const t8 = await median(repeats, () => timeIt(() => ort.generate([base({ numImages: 8 })])));
 
   log('adapter switching');
-  const pairs = 15;
-  const switchSteps = 4;
+  // Every adapter is used once first (as a server's adapter cache would hold it); then single-step
+  // requests alternate "same adapter as before" and "a different adapter", in both orders, and the
+  // overhead is the median of the paired latency differences.
+  await ort.generate(adapters.map((adapter) => base({ steps: 1, adapters: [{ adapter, scale: 1 }] })));
+  const pairs = 40;
+  const switchSteps = 1;
   const same: number[] = [];
   const diff: number[] = [];
+  let current = adapters[0];
+  const run = (adapter: LoraAdapter) => timeIt(() => ort.generate([base({ steps: switchSteps, adapters: [{ adapter, scale: 1 }] })]));
+  await run(current);
   for (let i = 0; i < pairs; i++) {
-    same.push(await timeIt(() => ort.generate([base({ steps: switchSteps, adapters: [{ adapter: adapters[0], scale: 1 }] })])));
-    diff.push(await timeIt(() => ort.generate([base({ steps: switchSteps, adapters: [{ adapter: adapters[(i % 7) + 1], scale: 1 }] })])));
+    const next = adapters[1 + (i % (adapters.length - 1))] === current ? adapters[0] : adapters[1 + (i % (adapters.length - 1))];
+    if (i % 2 === 0) {
+      same.push(await run(current));
+      diff.push(await run(next));
+    } else {
+      diff.push(await run(next));
+      same.push(await run(next));
+    }
+    current = next;
   }
   const pairedOverhead = percentile(
     diff.map((d, i) => d - same[i]),
@@ -109,7 +123,8 @@ runCli(async () => {
 
 function makeAdapters(p: TextToImagePipeline, n: number): LoraAdapter[] {
   return Array.from({ length: n }, (_, i) => {
-    const a = createLoraAdapter(p.moduleShapes, { rank: 4 + (i % 3) * 2, alpha: 8, seed: 100 + i });
+    // Equal ranks, so batches differ only in which adapters they carry.
+    const a = createLoraAdapter(p.moduleShapes, { rank: 8, alpha: 8, seed: 100 + i });
     // Trained adapters have non-zero B; random B makes every adapter change the output.
     const rng = new Random(200 + i);
     for (const layer of a.layers.values()) for (let k = 0; k < layer.b.length; k++) layer.b[k] = rng.normal() * 0.01;
