@@ -5,11 +5,16 @@ import { AuthGuard } from './auth/auth.guard';
 import { ConfigModule, RuntimeConfig } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { DatasetsModule } from './datasets/datasets.module';
+import { FeedbackModule } from './feedback/feedback.module';
+import { FineTunesModule } from './fine-tunes/fine-tunes.module';
+import { GenerationsModule } from './generations/generations.module';
 import { HealthModule } from './health/health.module';
 import { HttpExceptionFilter } from './http/http-exception.filter';
 import { ModelsModule } from './models/models.module';
+import { QueueModule } from './queue/queue.module';
 import { StorageModule } from './storage/storage.module';
 import { TenantsModule } from './tenants/tenants.module';
+import { EmbeddedWorkerModule } from './worker/embedded-worker.module';
 
 /** The API process: every feature module on the embedded (or configured) infrastructure. */
 @Module({})
@@ -21,11 +26,16 @@ export class AppModule {
         ConfigModule.forRoot(config),
         DatabaseModule,
         StorageModule,
+        QueueModule,
         TenantsModule,
         DatasetsModule,
         AdaptersModule,
         ModelsModule,
+        FineTunesModule,
+        GenerationsModule,
+        FeedbackModule,
         HealthModule,
+        EmbeddedWorkerModule,
       ],
       providers: [
         { provide: APP_GUARD, useClass: AuthGuard },

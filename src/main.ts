@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { ConfigError, loadConfig } from './config/app-config';
 import { createApp } from './http/create-app';
+import { EmbeddedWorkerSupervisor } from './worker/embedded-worker.supervisor';
 
 async function bootstrap(): Promise<void> {
   let config;
@@ -16,6 +17,9 @@ async function bootstrap(): Promise<void> {
   }
   const { app } = await createApp(config);
   await app.listen(config.port, config.host);
+  // Embedded default: training runs in a child process, never on this event loop.
+  if (config.worker.embedded) app.get(EmbeddedWorkerSupervisor).start();
+  else new Logger('Bootstrap').log('EMBEDDED_WORKER=false: fine-tunes wait for a worker started with npm run worker');
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;

@@ -133,6 +133,177 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/datasets/{id}/images/from-feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add the images users kept to a dataset (the next training round’s demonstrations)
+         * @description Images with a `selected`, `downloaded` or `liked` signal and no later `discarded` one are added with their prompt as caption; pictures already in the dataset are rejected as duplicates. Then start the next round with `POST /v1/fine-tunes { datasetId, method, initAdapterId }`.
+         */
+        post: operations["addImagesFromFeedback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/fine-tunes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List fine-tunes, newest first */
+        get: operations["listFineTunes"];
+        put?: never;
+        /**
+         * Start a fine-tune: a dataset becomes a LoRA adapter
+         * @description Queues a training job; a worker process picks it up. `dro` is Diffusion-DRO, `sft` a plain denoising fine-tune. With `initAdapterId` the job is the next online round: training continues from that adapter.
+         */
+        post: operations["createFineTune"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/fine-tunes/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a fine-tune: status, progress, metrics, resulting adapter */
+        get: operations["getFineTune"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/fine-tunes/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a fine-tune
+         * @description A queued job is canceled at once; a running one stops at its next step (status `canceled`, no adapter).
+         */
+        post: operations["cancelFineTune"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/fine-tunes/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow a fine-tune as server-sent events
+         * @description `event: status` (`{ id, status, cancelRequested, attempts }`) whenever the status changes; `event: progress` (`{ step, totalSteps, loss, expertDiff, policyDiff, activeFraction, gradNorm, stepsPerSecond, elapsedSeconds }`) as steps complete; finally `event: done` with the whole fine-tune, then the stream closes. Connecting mid-run or after the end first sends the current state.
+         */
+        get: operations["streamFineTuneEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/generations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List generations, newest first (without image data) */
+        get: operations["listGenerations"];
+        put?: never;
+        /**
+         * Generate images, optionally in your adapters’ styles
+         * @description Concurrent requests (any tenants, any adapters) are batched into one engine call; each result depends only on its own request.
+         */
+        post: operations["createGeneration"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/generations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a generation’s parameters and image links */
+        get: operations["getGeneration"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/generations/{id}/feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the feedback on a generation, oldest first */
+        get: operations["listFeedback"];
+        put?: never;
+        /** Record implicit feedback on a generated image (selected, downloaded, liked, discarded) */
+        post: operations["createFeedback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/generations/{id}/images/{index}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Download a generated image (PNG) */
+        get: operations["getGenerationImage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/models": {
         parameters: {
             query?: never;
@@ -255,6 +426,20 @@ export interface components {
         AdapterListDto: {
             data: components["schemas"]["AdapterDto"][];
         };
+        AddFromFeedbackDto: {
+            /**
+             * Format: uuid
+             * @description Only images generated with this adapter.
+             * @example 5e1d2c3b-4a59-4687-9a1b-2c3d4e5f6a7b
+             */
+            adapterId?: string;
+            /**
+             * Format: date-time
+             * @description Only images kept at or after this time.
+             * @example 2025-11-26T00:00:00.000Z
+             */
+            since?: string;
+        };
         BaseModelDto: {
             /**
              * @description Folder name under MODELS_DIR; use it as `baseModel`.
@@ -302,6 +487,101 @@ export interface components {
         CreateDatasetDto: {
             /** @example Acme mood board */
             name: string;
+        };
+        CreateFeedbackDto: {
+            /**
+             * @description Which image of the generation.
+             * @example 0
+             */
+            imageIndex: number;
+            /**
+             * @description `selected`, `downloaded` and `liked` keep the image; `discarded` drops it.
+             * @example liked
+             * @enum {string}
+             */
+            signal: "selected" | "downloaded" | "liked" | "discarded";
+        };
+        CreateFineTuneDto: {
+            /**
+             * @description Installed base model (GET /v1/models); the bundled one when omitted.
+             * @example emoji-base
+             */
+            baseModel?: string;
+            /**
+             * Format: uuid
+             * @description A dataset with at least 4 images.
+             * @example 8d2f5a6e-1c3b-4e7f-9a0b-5c6d7e8f9a0b
+             */
+            datasetId: string;
+            /**
+             * @example {
+             *       "lr": 0.0005,
+             *       "rank": 8,
+             *       "steps": 300
+             *     }
+             */
+            hyperparameters?: components["schemas"]["FineTuneHyperparametersInputDto"];
+            /**
+             * Format: uuid
+             * @description Online round: continue training this adapter (and its optimiser state when it was trained here) instead of starting fresh.
+             * @example 5e1d2c3b-4a59-4687-9a1b-2c3d4e5f6a7b
+             */
+            initAdapterId?: string;
+            /**
+             * @description `dro`: Diffusion-DRO (rank the examples above the model’s own samples); `sft`: plain denoising fine-tune.
+             * @example dro
+             * @enum {string}
+             */
+            method: "dro" | "sft";
+            /**
+             * @description Called when the job ends (http or https).
+             * @example https://hooks.example.com/saas
+             */
+            webhookUrl?: string;
+        };
+        CreateGenerationDto: {
+            /** @description LoRA adapters applied together, each with its scale. */
+            adapters?: components["schemas"]["GenerationAdapterDto"][];
+            /**
+             * @description Installed base model (GET /v1/models); the bundled one when omitted.
+             * @example emoji-base
+             */
+            baseModel?: string;
+            /**
+             * @description Classifier-free guidance scale (1: no guidance).
+             * @default 4
+             * @example 4
+             */
+            guidanceScale?: number;
+            /**
+             * @description What to steer away from (with guidance).
+             * @example blurry
+             */
+            negativePrompt?: string;
+            /**
+             * @default 1
+             * @example 2
+             */
+            numImages?: number;
+            /** @example a smiling cat face, flat pastel colours */
+            prompt: string;
+            /**
+             * @default dpmpp-2m
+             * @example dpmpp-2m
+             * @enum {string}
+             */
+            scheduler?: "dpmpp-2m" | "ddim" | "ddpm";
+            /**
+             * @description Same seed and parameters, same images. Random when omitted (and echoed).
+             * @example 42
+             */
+            seed?: number;
+            /**
+             * @description Sampler steps.
+             * @default 20
+             * @example 20
+             */
+            steps?: number;
         };
         CreateTenantDto: {
             /**
@@ -428,6 +708,384 @@ export interface components {
             message: string;
             /** @example 400 */
             statusCode: number;
+        };
+        FeedbackDto: {
+            /**
+             * Format: date-time
+             * @description When a dataset took the image in.
+             * @example null
+             */
+            consumedAt: string | null;
+            /**
+             * Format: date-time
+             * @example 2025-11-26T10:06:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: uuid
+             * @example 2b7c9d4e-1f3a-4b5c-8d6e-7f8091a2b3c4
+             */
+            generationId: string;
+            /**
+             * Format: uuid
+             * @example 7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d
+             */
+            id: string;
+            /** @example 0 */
+            imageIndex: number;
+            /**
+             * @example liked
+             * @enum {string}
+             */
+            signal: "selected" | "downloaded" | "liked" | "discarded";
+        };
+        FeedbackListDto: {
+            data: components["schemas"]["FeedbackDto"][];
+        };
+        FineTuneDto: {
+            /**
+             * Format: uuid
+             * @description The trained adapter, once succeeded.
+             * @example null
+             */
+            adapterId: string | null;
+            /**
+             * @description Times a worker took the job (more than 1: resumed after a worker stopped).
+             * @example 1
+             */
+            attempts: number;
+            /** @example emoji-base */
+            baseModel: string;
+            /**
+             * @description Cancellation was asked for; a running job stops at its next step.
+             * @example false
+             */
+            cancelRequested: boolean;
+            /**
+             * Format: date-time
+             * @example 2025-11-26T10:00:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: uuid
+             * @description Null once the dataset is deleted.
+             * @example 8d2f5a6e-1c3b-4e7f-9a0b-5c6d7e8f9a0b
+             */
+            datasetId: string | null;
+            /**
+             * @description Why the job failed.
+             * @example null
+             */
+            error: string | null;
+            /**
+             * Format: date-time
+             * @example null
+             */
+            finishedAt: string | null;
+            /** @description Every hyperparameter the job uses (defaults filled in). */
+            hyperparameters: components["schemas"]["FineTuneHyperparametersDto"];
+            /**
+             * Format: uuid
+             * @example 0f6c2a1e-7b3d-4c5e-8f9a-1b2c3d4e5f60
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The adapter this round continued from.
+             * @example null
+             */
+            initAdapterId: string | null;
+            /**
+             * @example dro
+             * @enum {string}
+             */
+            method: "dro" | "sft";
+            /**
+             * @description Latest training metrics (loss, DRO expert/policy loss differences, steps per second, ...).
+             * @example {
+             *       "activeFraction": 0.5,
+             *       "elapsedSeconds": 66,
+             *       "expertDiff": -0.0012,
+             *       "gradNorm": 0.03,
+             *       "loss": 0.0009,
+             *       "policyDiff": 0.0004,
+             *       "stepsPerSecond": 1.8
+             *     }
+             */
+            metrics: {
+                [key: string]: number | null;
+            } | null;
+            progress: components["schemas"]["FineTuneProgressDto"];
+            /**
+             * Format: date-time
+             * @example 2025-11-26T10:00:02.000Z
+             */
+            startedAt: string | null;
+            /**
+             * @example running
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "failed" | "canceled";
+            /** @example null */
+            webhookUrl: string | null;
+        };
+        FineTuneHyperparametersDto: {
+            /**
+             * @description LoRA alpha; the update is scaled by alpha / rank.
+             * @example 8
+             */
+            alpha: number;
+            /**
+             * @description Expert samples per step (DRO pairs each with a policy sample).
+             * @example 8
+             */
+            batchSize: number;
+            /**
+             * @description DRO: trajectories sampled per buffer refill.
+             * @example 4
+             */
+            bufferBatch: number;
+            /**
+             * @description DRO: trajectories kept in the replay buffer.
+             * @example 4
+             */
+            bufferCapacity: number;
+            /**
+             * @description DRO: refill the buffer every this many steps.
+             * @example 2
+             */
+            bufferSampleEvery: number;
+            /**
+             * @description Share of samples trained with an empty caption, in [0, 1).
+             * @example 0.2
+             */
+            captionDropout: number;
+            /**
+             * @description EMA decay of the returned weights, in [0, 1).
+             * @example 0.98
+             */
+            emaDecay: number;
+            /**
+             * @description Gradient norm clip.
+             * @example 1
+             */
+            gradClip: number;
+            /**
+             * @description AdamW learning rate, in (0, 1).
+             * @example 0.0005
+             */
+            lr: number;
+            /**
+             * @description DRO hinge margin.
+             * @example 0.001
+             */
+            margin: number;
+            /**
+             * @description DRO: refresh the sampling policy from the trained weights every this many steps.
+             * @example 16
+             */
+            policyRefreshSteps: number;
+            /**
+             * @description LoRA rank (ignored when continuing from an adapter: its rank is kept).
+             * @example 8
+             */
+            rank: number;
+            /**
+             * @description DRO: solver steps per policy trajectory.
+             * @example 20
+             */
+            samplingSteps: number;
+            /** @example 0 */
+            seed: number;
+            /**
+             * @description Optimiser steps.
+             * @example 300
+             */
+            steps: number;
+        };
+        FineTuneHyperparametersInputDto: {
+            /**
+             * @description LoRA alpha; the update is scaled by alpha / rank.
+             * @example 8
+             */
+            alpha?: number;
+            /**
+             * @description Expert samples per step (DRO pairs each with a policy sample).
+             * @example 8
+             */
+            batchSize?: number;
+            /**
+             * @description DRO: trajectories sampled per buffer refill.
+             * @example 4
+             */
+            bufferBatch?: number;
+            /**
+             * @description DRO: trajectories kept in the replay buffer.
+             * @example 4
+             */
+            bufferCapacity?: number;
+            /**
+             * @description DRO: refill the buffer every this many steps.
+             * @example 2
+             */
+            bufferSampleEvery?: number;
+            /**
+             * @description Share of samples trained with an empty caption, in [0, 1).
+             * @example 0.2
+             */
+            captionDropout?: number;
+            /**
+             * @description EMA decay of the returned weights, in [0, 1).
+             * @example 0.98
+             */
+            emaDecay?: number;
+            /**
+             * @description Gradient norm clip.
+             * @example 1
+             */
+            gradClip?: number;
+            /**
+             * @description AdamW learning rate, in (0, 1).
+             * @example 0.0005
+             */
+            lr?: number;
+            /**
+             * @description DRO hinge margin.
+             * @example 0.001
+             */
+            margin?: number;
+            /**
+             * @description DRO: refresh the sampling policy from the trained weights every this many steps.
+             * @example 16
+             */
+            policyRefreshSteps?: number;
+            /**
+             * @description LoRA rank (ignored when continuing from an adapter: its rank is kept).
+             * @example 8
+             */
+            rank?: number;
+            /**
+             * @description DRO: solver steps per policy trajectory.
+             * @example 20
+             */
+            samplingSteps?: number;
+            /** @example 0 */
+            seed?: number;
+            /**
+             * @description Optimiser steps.
+             * @example 300
+             */
+            steps?: number;
+        };
+        FineTuneListDto: {
+            data: components["schemas"]["FineTuneDto"][];
+        };
+        FineTuneProgressDto: {
+            /**
+             * @description Steps completed.
+             * @example 120
+             */
+            step: number;
+            /** @example 300 */
+            totalSteps: number;
+        };
+        GenerationAdapterDto: {
+            /**
+             * Format: uuid
+             * @description One of your adapters.
+             * @example 5e1d2c3b-4a59-4687-9a1b-2c3d4e5f6a7b
+             */
+            id: string;
+            /**
+             * @description Strength; 0 is the base model, negative pushes away from the style.
+             * @default 1
+             * @example 0.8
+             */
+            scale?: number;
+        };
+        GenerationAdapterUseDto: {
+            /**
+             * Format: uuid
+             * @example 5e1d2c3b-4a59-4687-9a1b-2c3d4e5f6a7b
+             */
+            id: string;
+            /** @example 0.8 */
+            scale: number;
+        };
+        GenerationDto: {
+            adapters: components["schemas"]["GenerationAdapterUseDto"][];
+            /**
+             * Format: date-time
+             * @example 2025-11-26T10:05:00.000Z
+             */
+            createdAt: string;
+            /**
+             * @description Time from request to images, in milliseconds.
+             * @example 850
+             */
+            durationMs: number | null;
+            /** @example 4 */
+            guidanceScale: number;
+            /**
+             * Format: uuid
+             * @example 2b7c9d4e-1f3a-4b5c-8d6e-7f8091a2b3c4
+             */
+            id: string;
+            images: components["schemas"]["GenerationImageDto"][];
+            /**
+             * @description Base model that generated the images.
+             * @example emoji-base
+             */
+            model: string;
+            /** @example null */
+            negativePrompt: string | null;
+            /** @example 1 */
+            numImages: number;
+            /** @example a smiling cat face, flat pastel colours */
+            prompt: string;
+            /**
+             * @example dpmpp-2m
+             * @enum {string}
+             */
+            scheduler: "dpmpp-2m" | "ddim" | "ddpm";
+            /**
+             * @description The seed used (the given one or the random one drawn).
+             * @example 42
+             */
+            seed: number;
+            /** @example 20 */
+            steps: number;
+        };
+        GenerationImageDto: {
+            /**
+             * @description Size of the PNG.
+             * @example 2011
+             */
+            bytes: number;
+            /**
+             * Format: byte
+             * @description The PNG, base64; only in the response that created the generation.
+             */
+            data?: string;
+            /** @example 32 */
+            height: number;
+            /** @example 0 */
+            index: number;
+            /**
+             * @example image/png
+             * @enum {string}
+             */
+            mimeType: "image/png";
+            /**
+             * @description Where to fetch the PNG later (same credentials).
+             * @example /v1/generations/2b7c9d4e-1f3a-4b5c-8d6e-7f8091a2b3c4/images/0
+             */
+            url: string;
+            /** @example 32 */
+            width: number;
+        };
+        GenerationListDto: {
+            data: components["schemas"]["GenerationDto"][];
         };
         HealthDto: {
             /**
@@ -970,6 +1628,561 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    addImagesFromFeedback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Dataset id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AddFromFeedbackDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadResultDto"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    listFineTunes: {
+        parameters: {
+            query?: {
+                /** @description Most items to return, newest first. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FineTuneListDto"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    createFineTune: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateFineTuneDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FineTuneDto"];
+                };
+            };
+            /** @description Invalid field, dataset too small, base model not installed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The dataset or initial adapter does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No baseModel given and the bundled model is not installed */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    getFineTune: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Fine-tune id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FineTuneDto"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    cancelFineTune: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Fine-tune id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FineTuneDto"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The job already ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    streamFineTuneEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Fine-tune id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event stream */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    listGenerations: {
+        parameters: {
+            query?: {
+                /** @description Most items to return, newest first. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GenerationListDto"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    createGeneration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateGenerationDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GenerationDto"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description An adapter does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The base model is not installed or cannot be loaded */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    getGeneration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Generation id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GenerationDto"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    listFeedback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Generation id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeedbackListDto"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    createFeedback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Generation id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateFeedbackDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeedbackDto"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    getGenerationImage: {
+        parameters: {
+            query?: {
+                /** @description Enlarge by this factor with nearest-neighbour sampling, for viewing. */
+                upscale?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Generation id */
+                id: string;
+                /** @description Image index (0-based) */
+                index: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The PNG */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": string;
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": components["schemas"]["ErrorResponseDto"];
                 };
             };
         };

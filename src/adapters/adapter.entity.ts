@@ -26,7 +26,11 @@ export class AdapterEntity {
   @Column({ type: 'varchar', length: 16 })
   source: AdapterSource;
 
-  /** The fine-tune that produced it (no foreign key: fine-tunes point back at adapters). */
+  /**
+   * The fine-tune that produced it (no foreign key: fine-tunes point back at adapters). Unique, so a
+   * job re-run after a crash registers the same adapter instead of a second one.
+   */
+  @Index({ unique: true })
   @Column({ ...ID_COLUMN, nullable: true })
   fineTuneId: string | null;
 

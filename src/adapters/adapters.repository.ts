@@ -12,6 +12,33 @@ export class AdaptersRepository {
     return this.adapters.save(this.adapters.create({ ...adapter, createdAt: new Date() }));
   }
 
+  /**
+   * Registers the adapter a fine-tune produced, once: a job re-run after a crash finds its earlier
+   * row (unique fine_tune_id) and refreshes it with the file it just rewrote instead of adding another.
+   */
+  async registerForFineTune(adapter: Omit<AdapterEntity, 'createdAt' | 'tenant'> & { fineTuneId: string }): Promise<AdapterEntity> {
+    const { tenantId, fineTuneId } = adapter;
+    const existing = await this.adapters.findOne({ where: { tenantId, fineTuneId } });
+    if (existing) {
+      // The row keeps its id (clients may already hold it); the file fields follow the rewritten file.
+      const file = { name: adapter.name, baseModel: adapter.baseModel, format: adapter.format, rank: adapter.rank, alpha: adapter.alpha, tensorCount: adapter.tensorCount, bytes: adapter.bytes, sha256: adapter.sha256, storageKey: adapter.storageKey, metadata: adapter.metadata };
+      await this.adapters.update({ id: existing.id }, file);
+      return { ...existing, ...file };
+    }
+    try {
+      return await this.add(adapter);
+    } catch (error) {
+      // Another run of the same job registered it between the lookup and the insert.
+      const raced = await this.adapters.findOne({ where: { tenantId, fineTuneId } });
+      if (raced) return raced;
+      throw error;
+    }
+  }
+
+  findForFineTune(tenantId: string, fineTuneId: string): Promise<AdapterEntity | null> {
+    return this.adapters.findOne({ where: { tenantId, fineTuneId } });
+  }
+
   findForTenant(tenantId: string, id: string): Promise<AdapterEntity | null> {
     return this.adapters.findOne({ where: { tenantId, id } });
   }

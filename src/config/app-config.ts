@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import type { LogLevel } from '@nestjs/common';
 
@@ -25,6 +26,32 @@ export type DatabaseConfig =
   | { type: 'sqlite'; path: string }
   | { type: 'postgres'; url: string };
 
+/** The fine-tune worker: where it runs and how it holds jobs. */
+export interface WorkerConfig {
+  /** Fork a worker child process from the API (the one-command default). */
+  embedded: boolean;
+  /** How long a claimed job stays a worker's without a heartbeat; then another worker resumes it. */
+  leaseMs: number;
+  /** How often an idle worker looks for queued jobs. */
+  pollMs: number;
+  /** Training steps between checkpoints (a restarted worker resumes from the last one). */
+  checkpointEvery: number;
+  /** ONNX Runtime threads for training; undefined: the engine's default (all cores, or ORT_INTRA_OP_THREADS). */
+  threads?: number;
+}
+
+/** Inference in the API process. */
+export interface GenerationConfig {
+  /** How long the first request of a batch waits for others to join it. */
+  batchWindowMs: number;
+  /** Most images in one engine call. */
+  batchMaxImages: number;
+  /** Parsed LoRA adapters kept in memory (least recently used are dropped). */
+  adapterCacheSize: number;
+  /** ONNX Runtime threads for generation in the API process. */
+  threads: number;
+}
+
 export interface AppConfig {
   port: number;
   host: string;
@@ -34,6 +61,8 @@ export interface AppConfig {
   adminToken?: string;
   database: DatabaseConfig;
   limits: AppLimits;
+  worker: WorkerConfig;
+  generation: GenerationConfig;
   /** Nest log levels to print; empty in tests. */
   logLevels: LogLevel[];
 }
@@ -49,6 +78,26 @@ export const DEFAULT_LIMITS: AppLimits = {
   zipEntries: 2_000,
   zipUncompressedBytes: 512 * MB,
   adapterBytes: 256 * MB,
+};
+
+export const DEFAULT_WORKER_CONFIG: WorkerConfig = {
+  embedded: true,
+  leaseMs: 60_000,
+  pollMs: 1_000,
+  checkpointEvery: 25,
+};
+
+/**
+ * Half the cores for generation: the embedded worker trains on the other half, and on small machines
+ * two processes spinning on every core slow each other down far more than they gain.
+ */
+export const DEFAULT_INFERENCE_THREADS = Math.max(1, Math.floor(availableParallelism() / 2));
+
+export const DEFAULT_GENERATION_CONFIG: GenerationConfig = {
+  batchWindowMs: 15,
+  batchMaxImages: 16,
+  adapterCacheSize: 32,
+  threads: DEFAULT_INFERENCE_THREADS,
 };
 
 export class ConfigError extends Error {
@@ -97,6 +146,15 @@ function parseDatabase(url: string | undefined, dataDir: string, problems: strin
   return { type: 'sqlite', path: resolve(dataDir, 'saas.sqlite') };
 }
 
+function boolean(env: Env, name: string, fallback: boolean, problems: string[]): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  problems.push(`${name} must be true or false, got "${env[name]}"`);
+  return fallback;
+}
+
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 
 function parseLogLevel(raw: string | undefined, problems: string[]): LogLevel[] {
@@ -128,7 +186,20 @@ export function loadConfig(env: Env = process.env): AppConfig {
     imageBytes: megabytes(env, 'MAX_IMAGE_MB', DEFAULT_LIMITS.imageBytes, problems),
     adapterBytes: megabytes(env, 'MAX_ADAPTER_MB', DEFAULT_LIMITS.adapterBytes, problems),
   };
+  const worker: WorkerConfig = {
+    embedded: boolean(env, 'EMBEDDED_WORKER', DEFAULT_WORKER_CONFIG.embedded, problems),
+    leaseMs: positiveInt(env, 'WORKER_LEASE_S', DEFAULT_WORKER_CONFIG.leaseMs / 1000, problems, 5, 86_400) * 1000,
+    pollMs: positiveInt(env, 'WORKER_POLL_MS', DEFAULT_WORKER_CONFIG.pollMs, problems, 50, 60_000),
+    checkpointEvery: positiveInt(env, 'FINE_TUNE_CHECKPOINT_EVERY', DEFAULT_WORKER_CONFIG.checkpointEvery, problems, 1, 1_000_000),
+    threads: env.TRAINING_THREADS?.trim() ? positiveInt(env, 'TRAINING_THREADS', 1, problems, 1, 1024) : undefined,
+  };
+  const generation: GenerationConfig = {
+    batchWindowMs: positiveInt(env, 'GENERATION_BATCH_WINDOW_MS', DEFAULT_GENERATION_CONFIG.batchWindowMs, problems, 0, 10_000),
+    batchMaxImages: positiveInt(env, 'GENERATION_BATCH_MAX_IMAGES', DEFAULT_GENERATION_CONFIG.batchMaxImages, problems, 1, 256),
+    adapterCacheSize: positiveInt(env, 'ADAPTER_CACHE_SIZE', DEFAULT_GENERATION_CONFIG.adapterCacheSize, problems, 1, 10_000),
+    threads: positiveInt(env, 'INFERENCE_THREADS', DEFAULT_GENERATION_CONFIG.threads, problems, 1, 1024),
+  };
   const logLevels = parseLogLevel(env.LOG_LEVEL, problems);
   if (problems.length > 0) throw new ConfigError(problems);
-  return { port, host, dataDir, modelsDir, adminToken, database, limits, logLevels };
+  return { port, host, dataDir, modelsDir, adminToken, database, limits, worker, generation, logLevels };
 }

@@ -12,6 +12,6 @@ import { DatasetsService } from './datasets.service';
   imports: [TypeOrmModule.forFeature([DatasetEntity, DatasetImageEntity, FineTuneEntity])],
   controllers: [DatasetsController],
   providers: [DatasetsService, DatasetsRepository, DatasetUploadInterceptor],
-  exports: [DatasetsRepository],
+  exports: [DatasetsRepository, DatasetsService],
 })
 export class DatasetsModule {}

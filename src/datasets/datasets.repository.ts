@@ -39,6 +39,10 @@ export class DatasetsRepository {
     return new Map(rows.map((row) => [row.datasetId, Number(row.count)]));
   }
 
+  countImages(tenantId: string, datasetId: string): Promise<number> {
+    return this.images.count({ where: { tenantId, datasetId } });
+  }
+
   listImages(tenantId: string, datasetId: string): Promise<DatasetImageEntity[]> {
     return this.images.find({ where: { tenantId, datasetId }, order: { position: 'ASC', createdAt: 'ASC' } });
   }

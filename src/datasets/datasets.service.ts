@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
 import type { UploadedPart } from '../http/multipart';
 import { StoragePort } from '../storage/storage.port';
-import { DatasetImageEntity } from './dataset-image.entity';
+import { DatasetImageEntity, DatasetImageSource } from './dataset-image.entity';
 import { DatasetEntity } from './dataset.entity';
 import {
   DatasetDetailDto,
@@ -27,8 +27,8 @@ import { isZip, openZipArchive } from './zip-archive';
 
 const MAX_CAPTION_LENGTH = 2000;
 
-/** A file to consider, wherever it came from (a multipart part or a zip entry). */
-interface Candidate {
+/** A file to consider, wherever it came from (a multipart part, a zip entry, a kept generation). */
+export interface ImageCandidate {
   filename: string;
   caption: string;
   mimeType?: string;
@@ -169,7 +169,7 @@ export class DatasetsService {
       return this.addFromArchive(tenantId, datasetId, archives[0].data);
     }
     const captions = parseCaptions(captionsField, parts.length);
-    const candidates: Candidate[] = parts.map((part, index) => ({
+    const candidates: ImageCandidate[] = parts.map((part, index) => ({
       filename: part.filename,
       caption: captions[index] ?? '',
       mimeType: part.mimeType,
@@ -181,7 +181,7 @@ export class DatasetsService {
   private async addFromArchive(tenantId: string, datasetId: string, data: Buffer): Promise<UploadResultDto> {
     const zip = await openZipArchive(data, this.config.limits);
     try {
-      const candidates: Candidate[] = zip.images.map((image) => ({
+      const candidates: ImageCandidate[] = zip.images.map((image) => ({
         filename: image.filename.slice(-255),
         caption: image.caption.slice(0, MAX_CAPTION_LENGTH),
         read: image.read,
@@ -192,7 +192,22 @@ export class DatasetsService {
     }
   }
 
-  private async addCandidates(tenantId: string, datasetId: string, candidates: Candidate[], rejected: RejectedFileDto[]): Promise<UploadResultDto> {
+  /**
+   * Adds generated images users kept as demonstrations (source `feedback`), judged like uploads:
+   * the same picture already in the dataset is rejected as a duplicate.
+   */
+  async addFeedbackImages(tenantId: string, datasetId: string, candidates: ImageCandidate[]): Promise<UploadResultDto> {
+    await this.requireDataset(tenantId, datasetId);
+    return this.addCandidates(tenantId, datasetId, candidates, [], 'feedback');
+  }
+
+  private async addCandidates(
+    tenantId: string,
+    datasetId: string,
+    candidates: ImageCandidate[],
+    rejected: RejectedFileDto[],
+    source: DatasetImageSource = 'upload',
+  ): Promise<UploadResultDto> {
     const added: DatasetImageDto[] = [];
     const seen = new Set<string>();
     let position = await this.datasets.nextPosition(tenantId, datasetId);
@@ -232,7 +247,7 @@ export class DatasetsService {
             height: prepared.height,
             originalKey,
             trainingKey,
-            source: 'upload',
+            source,
           });
           added.push(toImageDto(image));
         } catch (error) {

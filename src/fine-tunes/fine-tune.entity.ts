@@ -73,6 +73,21 @@ export class FineTuneEntity {
   @Column({ ...ID_COLUMN, nullable: true })
   adapterId: string | null;
 
+  /** Online round: the adapter training continues from (no foreign key: deleting it fails the job, not the row). */
+  @Column({ ...ID_COLUMN, nullable: true })
+  initAdapterId: string | null;
+
+  /** The worker holding the job while it runs; its lease must be renewed or the job goes back to the queue. */
+  @Column({ type: 'varchar', length: 128, nullable: true })
+  workerId: string | null;
+
+  @Column(NULLABLE_TIME_COLUMN)
+  leaseUntil: Date | null;
+
+  /** Times a worker has claimed the job (a resumed job counts again). */
+  @Column({ type: 'integer', default: 0 })
+  attempts: number;
+
   @ManyToOne(() => AdapterEntity, { onDelete: 'SET NULL' })
   @JoinColumn({ name: 'adapter_id' })
   adapter?: AdapterEntity;

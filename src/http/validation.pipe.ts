@@ -6,7 +6,10 @@ export function flattenValidationErrors(errors: ValidationError[], parentPath = 
   for (const error of errors) {
     const path = parentPath ? `${parentPath}.${error.property}` : error.property;
     for (const message of Object.values(error.constraints ?? {})) {
-      messages.push(parentPath && message.startsWith(error.property) ? `${path}${message.slice(error.property.length)}` : message);
+      if (parentPath && message.startsWith(error.property)) messages.push(`${path}${message.slice(error.property.length)}`);
+      // Unknown nested fields: "property hyperparameters.foo should not exist".
+      else if (parentPath && message === `property ${error.property} should not exist`) messages.push(`property ${path} should not exist`);
+      else messages.push(message);
     }
     if (error.children?.length) messages.push(...flattenValidationErrors(error.children, path));
   }

@@ -1,10 +1,15 @@
 import { Inject, Injectable, NotFoundException } from '@nestjs/common';
-import { readdir, readFile } from 'node:fs/promises';
+import { access, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
+import { BUNDLED_MODEL_NAME } from '../engine/models/default-model';
 import { BaseModelDto, BaseModelListDto } from './models.dto';
 
 const MAX_CARD_BYTES = 256 * 1024;
+const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** The base model used when a request names none: the bundled one. */
+export const DEFAULT_BASE_MODEL = BUNDLED_MODEL_NAME;
 
 async function readJson(path: string): Promise<Record<string, unknown> | null> {
   try {
@@ -48,9 +53,21 @@ export class ModelsService {
   }
 
   async getModel(id: string): Promise<BaseModelDto> {
-    const model = /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(id) ? await this.describe(id) : null;
+    const model = MODEL_ID.test(id) ? await this.describe(id) : null;
     if (!model) throw new NotFoundException(`Model ${id} not found`);
     return model;
+  }
+
+  /** The folder of an installed model (one with a model_index.json), or null; never leaves MODELS_DIR. */
+  async findModelDir(id: string): Promise<string | null> {
+    if (!MODEL_ID.test(id) || id.includes('..')) return null;
+    const folder = join(this.config.modelsDir, id);
+    try {
+      await access(join(folder, 'model_index.json'));
+      return folder;
+    } catch {
+      return null;
+    }
   }
 
   private async describe(name: string): Promise<BaseModelDto | null> {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { resolveAdminToken } from '../../src/config/admin-token';
-import { ConfigError, DEFAULT_LIMITS, loadConfig, MB } from '../../src/config/app-config';
+import { ConfigError, DEFAULT_GENERATION_CONFIG, DEFAULT_LIMITS, DEFAULT_WORKER_CONFIG, loadConfig, MB } from '../../src/config/app-config';
 import { buildDataSourceOptions } from '../../src/database/data-source-options';
 
 describe('configuration', () => {
@@ -50,6 +50,32 @@ describe('configuration', () => {
     assert.equal(pg.type, 'postgres');
     assert.equal(pg.synchronize, false);
     assert.equal(pg.migrationsRun, true);
+  });
+
+  it('configures the worker and generation batching', () => {
+    const defaults = loadConfig({});
+    assert.deepEqual(defaults.worker, { ...DEFAULT_WORKER_CONFIG, threads: undefined });
+    assert.deepEqual(defaults.generation, DEFAULT_GENERATION_CONFIG);
+    assert.equal(defaults.worker.embedded, true);
+    assert.equal(defaults.generation.batchWindowMs, 15);
+    const custom = loadConfig({
+      EMBEDDED_WORKER: 'false',
+      WORKER_LEASE_S: '30',
+      WORKER_POLL_MS: '200',
+      FINE_TUNE_CHECKPOINT_EVERY: '10',
+      TRAINING_THREADS: '3',
+      GENERATION_BATCH_WINDOW_MS: '0',
+      GENERATION_BATCH_MAX_IMAGES: '32',
+      ADAPTER_CACHE_SIZE: '8',
+      INFERENCE_THREADS: '2',
+    });
+    assert.deepEqual(custom.worker, { embedded: false, leaseMs: 30_000, pollMs: 200, checkpointEvery: 10, threads: 3 });
+    assert.deepEqual(custom.generation, { batchWindowMs: 0, batchMaxImages: 32, adapterCacheSize: 8, threads: 2 });
+    assert.throws(() => loadConfig({ EMBEDDED_WORKER: 'maybe', GENERATION_BATCH_MAX_IMAGES: '0', WORKER_LEASE_S: '1' }), (error: unknown) => {
+      const text = (error as ConfigError).problems.join('\n');
+      for (const name of ['EMBEDDED_WORKER', 'GENERATION_BATCH_MAX_IMAGES', 'WORKER_LEASE_S']) assert.match(text, new RegExp(name));
+      return true;
+    });
   });
 
   it('reports every invalid variable at once', () => {

@@ -7,6 +7,7 @@ import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import { buildDataSourceOptions } from '../../src/database/data-source-options';
 import { ENTITIES } from '../../src/database/entities';
+import { MIGRATIONS } from '../../src/database/migrations';
 
 describe('database migrations', () => {
   let dir: string;
@@ -46,7 +47,7 @@ describe('database migrations', () => {
   });
 
   it('reverts cleanly', async () => {
-    await dataSource.undoLastMigration();
+    for (let i = 0; i < MIGRATIONS.length; i++) await dataSource.undoLastMigration();
     const tables = (await dataSource.query(`SELECT name FROM sqlite_master WHERE type = 'table'`)).map((r: { name: string }) => r.name);
     assert.deepEqual(tables.filter((t: string) => t !== 'migrations' && t !== 'sqlite_sequence'), []);
     await dataSource.runMigrations();

@@ -24,6 +24,18 @@ const OPERATIONS: Record<string, string> = {
   'GET /v1/adapters/{id}': 'getAdapter',
   'GET /v1/adapters/{id}/weights': 'getAdapterWeights',
   'DELETE /v1/adapters/{id}': 'deleteAdapter',
+  'POST /v1/fine-tunes': 'createFineTune',
+  'GET /v1/fine-tunes': 'listFineTunes',
+  'GET /v1/fine-tunes/{id}': 'getFineTune',
+  'GET /v1/fine-tunes/{id}/events': 'streamFineTuneEvents',
+  'POST /v1/fine-tunes/{id}/cancel': 'cancelFineTune',
+  'POST /v1/generations': 'createGeneration',
+  'GET /v1/generations': 'listGenerations',
+  'GET /v1/generations/{id}': 'getGeneration',
+  'GET /v1/generations/{id}/images/{index}': 'getGenerationImage',
+  'POST /v1/generations/{id}/feedback': 'createFeedback',
+  'GET /v1/generations/{id}/feedback': 'listFeedback',
+  'POST /v1/datasets/{id}/images/from-feedback': 'addImagesFromFeedback',
 };
 
 type Spec = { paths: Record<string, Record<string, { operationId: string; requestBody?: { content: Record<string, unknown> }; security?: unknown[] }>>; components: { securitySchemes: Record<string, { scheme?: string }> } };

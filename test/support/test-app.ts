@@ -4,13 +4,22 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
-import { AppConfig, AppLimits, DEFAULT_LIMITS } from '../../src/config/app-config';
+import {
+  AppConfig,
+  AppLimits,
+  DEFAULT_GENERATION_CONFIG,
+  DEFAULT_LIMITS,
+  DEFAULT_WORKER_CONFIG,
+  GenerationConfig,
+  WorkerConfig,
+} from '../../src/config/app-config';
 import { createApp } from '../../src/http/create-app';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
 export interface TestApp {
   app: INestApplication;
+  config: AppConfig;
   baseUrl: string;
   dataDir: string;
   modelsDir: string;
@@ -22,6 +31,8 @@ export interface TestAppOptions {
   limits?: Partial<AppLimits>;
   modelsDir?: string;
   adminToken?: string | undefined;
+  worker?: Partial<WorkerConfig>;
+  generation?: Partial<GenerationConfig>;
 }
 
 /** A real app on SQLite in a temp folder, listening on loopback with an ephemeral port. */
@@ -37,6 +48,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     adminToken: 'adminToken' in options ? options.adminToken : TEST_ADMIN_TOKEN,
     database: { type: 'sqlite', path: join(dataDir, 'saas.sqlite') },
     limits: { ...DEFAULT_LIMITS, ...options.limits },
+    // Tests drive a worker in-process when they need one; the app never forks here.
+    worker: { ...DEFAULT_WORKER_CONFIG, embedded: false, ...options.worker },
+    generation: { ...DEFAULT_GENERATION_CONFIG, ...options.generation },
     logLevels: [],
   };
   const { app } = await createApp(config);
@@ -45,6 +59,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const baseUrl = `http://127.0.0.1:${address.port}`;
   return {
     app,
+    config,
     baseUrl,
     dataDir,
     modelsDir,

@@ -1,0 +1,203 @@
+import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, IsUrl, IsUUID, Matches, Max, MaxLength, ValidateNested } from 'class-validator';
+import { DEFAULT_FINE_TUNE_HYPERPARAMETERS as D } from '../engine/dro/fine-tune.trainer';
+import type { FineTuneMethod, FineTuneStatus } from './fine-tune.entity';
+
+export const FINE_TUNE_METHODS: FineTuneMethod[] = ['dro', 'sft'];
+export const FINE_TUNE_STATUSES: FineTuneStatus[] = ['queued', 'running', 'succeeded', 'failed', 'canceled'];
+
+const finite = { allowNaN: false, allowInfinity: false } as const;
+
+/*
+ * Types and cost ceilings are checked here; the trainer's own rules (validateHyperparameters: lr in
+ * (0, 1), dropout in [0, 1), ...) run in the service, so the two can never disagree.
+ */
+export class FineTuneHyperparametersDto {
+  @ApiProperty({ example: D.steps, minimum: 1, maximum: 20000, description: 'Optimiser steps.' })
+  @IsInt()
+  @Max(20000)
+  steps: number;
+
+  @ApiProperty({ example: D.batchSize, minimum: 1, maximum: 64, description: 'Expert samples per step (DRO pairs each with a policy sample).' })
+  @IsInt()
+  @Max(64)
+  batchSize: number;
+
+  @ApiProperty({ example: D.rank, minimum: 1, maximum: 128, description: 'LoRA rank (ignored when continuing from an adapter: its rank is kept).' })
+  @IsInt()
+  @Max(128)
+  rank: number;
+
+  @ApiProperty({ example: D.alpha, maximum: 1024, description: 'LoRA alpha; the update is scaled by alpha / rank.' })
+  @IsNumber(finite)
+  @Max(1024)
+  alpha: number;
+
+  @ApiProperty({ example: D.lr, description: 'AdamW learning rate, in (0, 1).' })
+  @IsNumber(finite)
+  lr: number;
+
+  @ApiProperty({ example: D.margin, maximum: 10, description: 'DRO hinge margin.' })
+  @IsNumber(finite)
+  @Max(10)
+  margin: number;
+
+  @ApiProperty({ example: D.captionDropout, description: 'Share of samples trained with an empty caption, in [0, 1).' })
+  @IsNumber(finite)
+  captionDropout: number;
+
+  @ApiProperty({ example: D.gradClip, maximum: 1000, description: 'Gradient norm clip.' })
+  @IsNumber(finite)
+  @Max(1000)
+  gradClip: number;
+
+  @ApiProperty({ example: D.emaDecay, description: 'EMA decay of the returned weights, in [0, 1).' })
+  @IsNumber(finite)
+  emaDecay: number;
+
+  @ApiProperty({ example: D.policyRefreshSteps, minimum: 1, maximum: 100000, description: 'DRO: refresh the sampling policy from the trained weights every this many steps.' })
+  @IsInt()
+  @Max(100000)
+  policyRefreshSteps: number;
+
+  @ApiProperty({ example: D.bufferCapacity, minimum: 1, maximum: 64, description: 'DRO: trajectories kept in the replay buffer.' })
+  @IsInt()
+  @Max(64)
+  bufferCapacity: number;
+
+  @ApiProperty({ example: D.bufferBatch, minimum: 1, maximum: 32, description: 'DRO: trajectories sampled per buffer refill.' })
+  @IsInt()
+  @Max(32)
+  bufferBatch: number;
+
+  @ApiProperty({ example: D.bufferSampleEvery, minimum: 1, maximum: 100000, description: 'DRO: refill the buffer every this many steps.' })
+  @IsInt()
+  @Max(100000)
+  bufferSampleEvery: number;
+
+  @ApiProperty({ example: D.samplingSteps, minimum: 1, maximum: 100, description: 'DRO: solver steps per policy trajectory.' })
+  @IsInt()
+  @Max(100)
+  samplingSteps: number;
+
+  @ApiProperty({ example: D.seed, minimum: 0, maximum: 2147483647 })
+  @IsInt()
+  @Max(2147483647)
+  seed: number;
+}
+
+/** Any subset of the hyperparameters; the rest take the defaults shown in FineTuneHyperparametersDto. */
+export class FineTuneHyperparametersInputDto extends PartialType(FineTuneHyperparametersDto) {}
+
+export class CreateFineTuneDto {
+  @ApiProperty({ format: 'uuid', example: '8d2f5a6e-1c3b-4e7f-9a0b-5c6d7e8f9a0b', description: 'A dataset with at least 4 images.' })
+  @IsUUID('all', { message: 'datasetId must be a UUID' })
+  datasetId: string;
+
+  @ApiPropertyOptional({ example: 'emoji-base', maxLength: 200, description: 'Installed base model (GET /v1/models); the bundled one when omitted.' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { message: 'baseModel must be a model id from GET /v1/models' })
+  baseModel?: string;
+
+  @ApiProperty({ enum: FINE_TUNE_METHODS, example: 'dro', description: '`dro`: Diffusion-DRO (rank the examples above the model’s own samples); `sft`: plain denoising fine-tune.' })
+  @IsIn(FINE_TUNE_METHODS, { message: 'method must be one of: dro, sft' })
+  method: FineTuneMethod;
+
+  @ApiPropertyOptional({ type: FineTuneHyperparametersInputDto, example: { steps: 300, rank: 8, lr: 0.0005 } })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => FineTuneHyperparametersInputDto)
+  hyperparameters?: FineTuneHyperparametersInputDto;
+
+  @ApiPropertyOptional({ example: 'https://hooks.example.com/saas', maxLength: 2048, description: 'Called when the job ends (http or https).' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(2048)
+  @IsUrl({ protocols: ['http', 'https'], require_protocol: true, require_tld: false }, { message: 'webhookUrl must be an http or https URL' })
+  webhookUrl?: string;
+
+  @ApiPropertyOptional({
+    format: 'uuid',
+    example: '5e1d2c3b-4a59-4687-9a1b-2c3d4e5f6a7b',
+    description: 'Online round: continue training this adapter (and its optimiser state when it was trained here) instead of starting fresh.',
+  })
+  @IsOptional()
+  @IsUUID('all', { message: 'initAdapterId must be a UUID' })
+  initAdapterId?: string;
+}
+
+export class FineTuneProgressDto {
+  @ApiProperty({ example: 120, description: 'Steps completed.' })
+  step: number;
+
+  @ApiProperty({ example: 300 })
+  totalSteps: number;
+}
+
+export class FineTuneDto {
+  @ApiProperty({ format: 'uuid', example: '0f6c2a1e-7b3d-4c5e-8f9a-1b2c3d4e5f60' })
+  id: string;
+
+  @ApiProperty({ enum: FINE_TUNE_STATUSES, example: 'running' })
+  status: FineTuneStatus;
+
+  @ApiProperty({ enum: FINE_TUNE_METHODS, example: 'dro' })
+  method: FineTuneMethod;
+
+  @ApiProperty({ example: 'emoji-base' })
+  baseModel: string;
+
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, example: '8d2f5a6e-1c3b-4e7f-9a0b-5c6d7e8f9a0b', description: 'Null once the dataset is deleted.' })
+  datasetId: string | null;
+
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, example: null, description: 'The adapter this round continued from.' })
+  initAdapterId: string | null;
+
+  @ApiProperty({ type: FineTuneHyperparametersDto, description: 'Every hyperparameter the job uses (defaults filled in).' })
+  hyperparameters: FineTuneHyperparametersDto;
+
+  @ApiProperty({ type: FineTuneProgressDto })
+  progress: FineTuneProgressDto;
+
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'number', nullable: true },
+    nullable: true,
+    example: { loss: 0.0009, expertDiff: -0.0012, policyDiff: 0.0004, activeFraction: 0.5, gradNorm: 0.03, stepsPerSecond: 1.8, elapsedSeconds: 66 },
+    description: 'Latest training metrics (loss, DRO expert/policy loss differences, steps per second, ...).',
+  })
+  metrics: Record<string, number | null> | null;
+
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, example: null, description: 'The trained adapter, once succeeded.' })
+  adapterId: string | null;
+
+  @ApiProperty({ nullable: true, type: String, example: null, description: 'Why the job failed.' })
+  error: string | null;
+
+  @ApiProperty({ example: false, description: 'Cancellation was asked for; a running job stops at its next step.' })
+  cancelRequested: boolean;
+
+  @ApiProperty({ nullable: true, type: String, example: null })
+  webhookUrl: string | null;
+
+  @ApiProperty({ example: 1, description: 'Times a worker took the job (more than 1: resumed after a worker stopped).' })
+  attempts: number;
+
+  @ApiProperty({ format: 'date-time', example: '2025-11-26T10:00:00.000Z' })
+  createdAt: string;
+
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, example: '2025-11-26T10:00:02.000Z' })
+  startedAt: string | null;
+
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, example: null })
+  finishedAt: string | null;
+}
+
+export class FineTuneListDto {
+  @ApiProperty({ type: [FineTuneDto] })
+  data: FineTuneDto[];
+}

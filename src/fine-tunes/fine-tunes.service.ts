@@ -1,0 +1,133 @@
+import { BadRequestException, ConflictException, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { AdaptersRepository } from '../adapters/adapters.repository';
+import { DatasetsRepository } from '../datasets/datasets.repository';
+import { MIN_IMAGES_FOR_FINE_TUNE } from '../datasets/training-image';
+import { DEFAULT_FINE_TUNE_HYPERPARAMETERS, FineTuneHyperparameters, validateHyperparameters } from '../engine/dro/fine-tune.trainer';
+import { DEFAULT_LIST_LIMIT } from '../http/list-query.dto';
+import { DEFAULT_BASE_MODEL, ModelsService } from '../models/models.service';
+import { FineTuneQueue } from '../queue/fine-tune-queue.port';
+import { FineTuneEntity } from './fine-tune.entity';
+import { CreateFineTuneDto, FineTuneDto, FineTuneHyperparametersDto, FineTuneListDto } from './fine-tunes.dto';
+import { FineTunesRepository } from './fine-tunes.repository';
+
+export function toFineTuneDto(job: FineTuneEntity): FineTuneDto {
+  return {
+    id: job.id,
+    status: job.status,
+    method: job.method,
+    baseModel: job.baseModel,
+    datasetId: job.datasetId,
+    initAdapterId: job.initAdapterId,
+    hyperparameters: job.hyperparameters as unknown as FineTuneHyperparametersDto,
+    progress: { step: job.step, totalSteps: job.totalSteps },
+    metrics: (job.metrics as Record<string, number | null> | null) ?? null,
+    adapterId: job.adapterId,
+    error: job.error,
+    cancelRequested: job.cancelRequested,
+    webhookUrl: job.webhookUrl,
+    attempts: job.attempts,
+    createdAt: job.createdAt.toISOString(),
+    startedAt: job.startedAt?.toISOString() ?? null,
+    finishedAt: job.finishedAt?.toISOString() ?? null,
+  };
+}
+
+export const TERMINAL_STATUSES = new Set(['succeeded', 'failed', 'canceled']);
+
+@Injectable()
+export class FineTunesService {
+  constructor(
+    private readonly fineTunes: FineTunesRepository,
+    private readonly datasets: DatasetsRepository,
+    private readonly adapters: AdaptersRepository,
+    private readonly models: ModelsService,
+    private readonly queue: FineTuneQueue,
+  ) {}
+
+  /** Validates everything a worker would trip over later, then queues the job. */
+  async createFineTune(tenantId: string, body: CreateFineTuneDto): Promise<FineTuneDto> {
+    const dataset = await this.datasets.findForTenant(tenantId, body.datasetId);
+    if (!dataset) throw new NotFoundException(`datasetId ${body.datasetId} does not name one of your datasets`);
+    const usable = await this.datasets.countImages(tenantId, dataset.id);
+    if (usable < MIN_IMAGES_FOR_FINE_TUNE) {
+      throw new BadRequestException(`datasetId: the dataset has ${usable} usable image(s); a fine-tune needs at least ${MIN_IMAGES_FOR_FINE_TUNE}`);
+    }
+    const baseModel = await this.requireBaseModel(body.baseModel);
+    const hyperparameters = this.resolveHyperparameters(body);
+    if (body.initAdapterId) {
+      const adapter = await this.adapters.findForTenant(tenantId, body.initAdapterId);
+      if (!adapter) throw new NotFoundException(`initAdapterId ${body.initAdapterId} does not name one of your adapters`);
+      if (adapter.baseModel && adapter.baseModel !== baseModel) {
+        throw new BadRequestException(`initAdapterId: adapter ${adapter.id} was made for base model ${adapter.baseModel}, not ${baseModel}`);
+      }
+      // Training continues the adapter as it is: its rank and alpha are the job's.
+      if (adapter.rank) hyperparameters.rank = adapter.rank;
+      if (adapter.alpha) hyperparameters.alpha = adapter.alpha;
+    }
+    const job = await this.fineTunes.createQueued({
+      id: randomUUID(),
+      tenantId,
+      datasetId: dataset.id,
+      baseModel,
+      method: body.method,
+      hyperparameters: { ...hyperparameters },
+      totalSteps: hyperparameters.steps,
+      webhookUrl: body.webhookUrl ?? null,
+      initAdapterId: body.initAdapterId ?? null,
+    });
+    await this.queue.enqueue(job.id);
+    return toFineTuneDto(job);
+  }
+
+  async listFineTunes(tenantId: string, limit = DEFAULT_LIST_LIMIT): Promise<FineTuneListDto> {
+    return { data: (await this.fineTunes.listForTenant(tenantId, limit)).map(toFineTuneDto) };
+  }
+
+  async getFineTune(tenantId: string, id: string): Promise<FineTuneDto> {
+    return toFineTuneDto(await this.requireFineTune(tenantId, id));
+  }
+
+  /** Queued jobs end at once; running ones are flagged and their worker stops at the next step. */
+  async cancelFineTune(tenantId: string, id: string): Promise<FineTuneDto> {
+    const job = await this.requireFineTune(tenantId, id);
+    if (job.status === 'queued' && (await this.fineTunes.cancelQueued(tenantId, id))) {
+      await this.queue.remove(id);
+    } else if (!(await this.fineTunes.requestCancel(tenantId, id))) {
+      // Neither queued nor running any more (a worker may have just finished it).
+      const current = await this.requireFineTune(tenantId, id);
+      if (current.status === 'queued' && (await this.fineTunes.cancelQueued(tenantId, id))) {
+        await this.queue.remove(id);
+      } else if (TERMINAL_STATUSES.has(current.status)) {
+        throw new ConflictException(`Fine-tune ${id} is already ${current.status}`);
+      }
+    }
+    return toFineTuneDto(await this.requireFineTune(tenantId, id));
+  }
+
+  async requireFineTune(tenantId: string, id: string): Promise<FineTuneEntity> {
+    const job = await this.fineTunes.findForTenant(tenantId, id);
+    if (!job) throw new NotFoundException(`Fine-tune ${id} not found`);
+    return job;
+  }
+
+  private async requireBaseModel(requested: string | undefined): Promise<string> {
+    const name = requested ?? DEFAULT_BASE_MODEL;
+    if (await this.models.findModelDir(name)) return name;
+    if (requested) throw new BadRequestException(`baseModel "${requested}" is not installed (see GET /v1/models)`);
+    throw new ServiceUnavailableException(`The bundled base model ${DEFAULT_BASE_MODEL} is not installed on this server yet; name an installed baseModel`);
+  }
+
+  /** Defaults filled in, then the trainer's own rules; a violation names the hyperparameter. */
+  private resolveHyperparameters(body: CreateFineTuneDto): FineTuneHyperparameters {
+    const given = Object.fromEntries(Object.entries(body.hyperparameters ?? {}).filter(([, v]) => v !== undefined));
+    const hyperparameters: FineTuneHyperparameters = { ...DEFAULT_FINE_TUNE_HYPERPARAMETERS, ...given };
+    try {
+      validateHyperparameters(hyperparameters);
+    } catch (error) {
+      if (error instanceof RangeError) throw new BadRequestException(`hyperparameters.${error.message}`);
+      throw error;
+    }
+    return hyperparameters;
+  }
+}

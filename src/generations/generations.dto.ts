@@ -1,0 +1,187 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform, Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsNumber,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+import type { SamplerName } from '../engine/pipeline/text-to-image.pipeline';
+
+export const SCHEDULERS: SamplerName[] = ['dpmpp-2m', 'ddim', 'ddpm'];
+export const MAX_SEED = 2 ** 31 - 1;
+const finite = { allowNaN: false, allowInfinity: false } as const;
+const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
+
+export class GenerationAdapterDto {
+  @ApiProperty({ format: 'uuid', example: '5e1d2c3b-4a59-4687-9a1b-2c3d4e5f6a7b', description: 'One of your adapters.' })
+  @IsUUID('all', { message: 'id must be a UUID' })
+  id: string;
+
+  @ApiPropertyOptional({ minimum: -2, maximum: 2, default: 1, example: 0.8, description: 'Strength; 0 is the base model, negative pushes away from the style.' })
+  @IsOptional()
+  @IsNumber(finite)
+  @Min(-2)
+  @Max(2)
+  scale?: number;
+}
+
+export class CreateGenerationDto {
+  @ApiProperty({ minLength: 1, maxLength: 500, example: 'a smiling cat face, flat pastel colours' })
+  @Transform(trim)
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(500)
+  prompt: string;
+
+  @ApiPropertyOptional({ maxLength: 500, example: 'blurry', description: 'What to steer away from (with guidance).' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(500)
+  negativePrompt?: string;
+
+  @ApiPropertyOptional({ type: [GenerationAdapterDto], maxItems: 4, description: 'LoRA adapters applied together, each with its scale.' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(4)
+  @ValidateNested({ each: true })
+  @Type(() => GenerationAdapterDto)
+  adapters?: GenerationAdapterDto[];
+
+  @ApiPropertyOptional({ minimum: 0, maximum: MAX_SEED, example: 42, description: 'Same seed and parameters, same images. Random when omitted (and echoed).' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(MAX_SEED)
+  seed?: number;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 50, default: 20, example: 20, description: 'Sampler steps.' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(50)
+  steps?: number;
+
+  @ApiPropertyOptional({ minimum: 0, maximum: 20, default: 4, example: 4, description: 'Classifier-free guidance scale (1: no guidance).' })
+  @IsOptional()
+  @IsNumber(finite)
+  @Min(0)
+  @Max(20)
+  guidanceScale?: number;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 8, default: 1, example: 2 })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(8)
+  numImages?: number;
+
+  @ApiPropertyOptional({ enum: SCHEDULERS, default: 'dpmpp-2m', example: 'dpmpp-2m' })
+  @IsOptional()
+  @IsIn(SCHEDULERS, { message: `scheduler must be one of: ${SCHEDULERS.join(', ')}` })
+  scheduler?: SamplerName;
+
+  @ApiPropertyOptional({ example: 'emoji-base', maxLength: 200, description: 'Installed base model (GET /v1/models); the bundled one when omitted.' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { message: 'baseModel must be a model id from GET /v1/models' })
+  baseModel?: string;
+}
+
+export class GenerationAdapterUseDto {
+  @ApiProperty({ format: 'uuid', example: '5e1d2c3b-4a59-4687-9a1b-2c3d4e5f6a7b' })
+  id: string;
+
+  @ApiProperty({ example: 0.8 })
+  scale: number;
+}
+
+export class GenerationImageDto {
+  @ApiProperty({ example: 0 })
+  index: number;
+
+  @ApiProperty({ example: 'image/png', enum: ['image/png'] })
+  mimeType: string;
+
+  @ApiPropertyOptional({ format: 'byte', description: 'The PNG, base64; only in the response that created the generation.' })
+  data?: string;
+
+  @ApiProperty({ example: '/v1/generations/2b7c9d4e-1f3a-4b5c-8d6e-7f8091a2b3c4/images/0', description: 'Where to fetch the PNG later (same credentials).' })
+  url: string;
+
+  @ApiProperty({ example: 32 })
+  width: number;
+
+  @ApiProperty({ example: 32 })
+  height: number;
+
+  @ApiProperty({ example: 2011, description: 'Size of the PNG.' })
+  bytes: number;
+}
+
+export class GenerationDto {
+  @ApiProperty({ format: 'uuid', example: '2b7c9d4e-1f3a-4b5c-8d6e-7f8091a2b3c4' })
+  id: string;
+
+  @ApiProperty({ example: 42, description: 'The seed used (the given one or the random one drawn).' })
+  seed: number;
+
+  @ApiProperty({ example: 'emoji-base', description: 'Base model that generated the images.' })
+  model: string;
+
+  @ApiProperty({ example: 'a smiling cat face, flat pastel colours' })
+  prompt: string;
+
+  @ApiProperty({ nullable: true, type: String, example: null })
+  negativePrompt: string | null;
+
+  @ApiProperty({ type: [GenerationAdapterUseDto] })
+  adapters: GenerationAdapterUseDto[];
+
+  @ApiProperty({ example: 20 })
+  steps: number;
+
+  @ApiProperty({ example: 4 })
+  guidanceScale: number;
+
+  @ApiProperty({ example: 1 })
+  numImages: number;
+
+  @ApiProperty({ enum: SCHEDULERS, example: 'dpmpp-2m' })
+  scheduler: string;
+
+  @ApiProperty({ nullable: true, type: Number, example: 850, description: 'Time from request to images, in milliseconds.' })
+  durationMs: number | null;
+
+  @ApiProperty({ type: [GenerationImageDto] })
+  images: GenerationImageDto[];
+
+  @ApiProperty({ format: 'date-time', example: '2025-11-26T10:05:00.000Z' })
+  createdAt: string;
+}
+
+export class GenerationListDto {
+  @ApiProperty({ type: [GenerationDto] })
+  data: GenerationDto[];
+}
+
+export class ImageQueryDto {
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 16, default: 1, example: 8, description: 'Enlarge by this factor with nearest-neighbour sampling, for viewing.' })
+  @IsOptional()
+  @Transform(({ value }) => (typeof value === 'string' && /^\d{1,3}$/.test(value) ? Number(value) : value))
+  @IsInt({ message: 'upscale must be an integer' })
+  @Min(1)
+  @Max(16)
+  upscale?: number;
+}

@@ -1,0 +1,170 @@
+import { BadRequestException, Injectable, NotFoundException, ServiceUnavailableException, StreamableFile } from '@nestjs/common';
+import { randomInt, randomUUID } from 'node:crypto';
+import sharp from 'sharp';
+import { AdapterEntity } from '../adapters/adapter.entity';
+import { AdaptersRepository } from '../adapters/adapters.repository';
+import { DEFAULT_LIST_LIMIT } from '../http/list-query.dto';
+import type { ModelRef } from '../inference/inference.protocol';
+import { AdapterMismatchError, InferenceService, ModelUnavailableError } from '../inference/inference.service';
+import { DEFAULT_BASE_MODEL, ModelsService } from '../models/models.service';
+import { StoragePort } from '../storage/storage.port';
+import { GenerationBatcher } from './generation-batcher.service';
+import { CreateGenerationDto, GenerationDto, GenerationListDto, MAX_SEED } from './generations.dto';
+import { GenerationsRepository, GenerationWithImages } from './generations.repository';
+
+const DEFAULTS = { steps: 20, guidanceScale: 4, numImages: 1, scheduler: 'dpmpp-2m' as const, scale: 1 };
+
+function toDto(generation: GenerationWithImages, data?: Buffer[]): GenerationDto {
+  return {
+    id: generation.id,
+    seed: generation.seed,
+    model: generation.baseModel,
+    prompt: generation.prompt,
+    negativePrompt: generation.negativePrompt,
+    adapters: generation.adapters,
+    steps: generation.steps,
+    guidanceScale: generation.guidanceScale,
+    numImages: generation.numImages,
+    scheduler: generation.scheduler,
+    durationMs: generation.durationMs,
+    images: generation.images.map((image) => ({
+      index: image.imageIndex,
+      mimeType: image.mimeType,
+      ...(data ? { data: data[image.imageIndex].toString('base64') } : {}),
+      url: `/v1/generations/${generation.id}/images/${image.imageIndex}`,
+      width: image.width,
+      height: image.height,
+      bytes: image.bytes,
+    })),
+    createdAt: generation.createdAt.toISOString(),
+  };
+}
+
+@Injectable()
+export class GenerationsService {
+  constructor(
+    private readonly generations: GenerationsRepository,
+    private readonly adapters: AdaptersRepository,
+    private readonly models: ModelsService,
+    private readonly inference: InferenceService,
+    private readonly batcher: GenerationBatcher,
+    private readonly storage: StoragePort,
+  ) {}
+
+  async createGeneration(tenantId: string, body: CreateGenerationDto): Promise<GenerationDto> {
+    const started = Date.now();
+    const model = await this.requireModel(body.baseModel);
+    const uses = body.adapters ?? [];
+    const rows: AdapterEntity[] = [];
+    for (const [i, use] of uses.entries()) {
+      const row = await this.adapters.findForTenant(tenantId, use.id);
+      if (!row) throw new NotFoundException(`adapters.${i}.id: adapter ${use.id} not found`);
+      rows.push(row);
+    }
+    const ids = rows.map((row) => row.id);
+    try {
+      await this.inference.acquireAdapters(model, ids, (id) => this.storage.get(rows.find((row) => row.id === id)!.storageKey));
+    } catch (error) {
+      if (error instanceof AdapterMismatchError) {
+        const i = ids.indexOf(error.adapterId);
+        throw new BadRequestException(`adapters.${i}.id: adapter ${error.adapterId} does not fit base model ${model.name}: ${error.message}`);
+      }
+      throw this.mapModelError(error);
+    }
+
+    const seed = body.seed ?? randomInt(0, MAX_SEED + 1);
+    const request = {
+      prompt: body.prompt,
+      negativePrompt: body.negativePrompt,
+      adapters: uses.map((use) => ({ id: use.id, scale: use.scale ?? DEFAULTS.scale })),
+      seed,
+      steps: body.steps ?? DEFAULTS.steps,
+      guidanceScale: body.guidanceScale ?? DEFAULTS.guidanceScale,
+      scheduler: body.scheduler ?? DEFAULTS.scheduler,
+      numImages: body.numImages ?? DEFAULTS.numImages,
+    };
+    let result;
+    try {
+      result = await this.batcher.submit(model, request);
+    } catch (error) {
+      throw this.mapModelError(error);
+    } finally {
+      this.inference.releaseAdapters(model, ids);
+    }
+
+    const id = randomUUID();
+    const prefix = `tenants/${tenantId}/generations/${id}`;
+    const pngs = result.images.map((image) => Buffer.from(image.buffer, image.byteOffset, image.byteLength));
+    try {
+      const images = [];
+      for (const [index, png] of pngs.entries()) {
+        const storageKey = `${prefix}/${index}.png`;
+        await this.storage.put(storageKey, png);
+        images.push({ id: randomUUID(), imageIndex: index, storageKey, mimeType: 'image/png', width: result.imageSize, height: result.imageSize, bytes: png.length });
+      }
+      const saved = await this.generations.createWithImages(
+        {
+          id,
+          tenantId,
+          prompt: request.prompt,
+          negativePrompt: request.negativePrompt ?? null,
+          baseModel: model.name,
+          adapters: request.adapters,
+          seed,
+          steps: request.steps,
+          guidanceScale: request.guidanceScale,
+          numImages: request.numImages,
+          scheduler: request.scheduler,
+          width: result.imageSize,
+          height: result.imageSize,
+          durationMs: Date.now() - started,
+        },
+        images,
+      );
+      return toDto(saved, pngs);
+    } catch (error) {
+      // Nothing half-stored: the images go with the failed row.
+      await this.storage.deletePrefix(prefix);
+      throw error;
+    }
+  }
+
+  async listGenerations(tenantId: string, limit = DEFAULT_LIST_LIMIT): Promise<GenerationListDto> {
+    return { data: (await this.generations.listForTenant(tenantId, limit)).map((g) => toDto(g)) };
+  }
+
+  async getGeneration(tenantId: string, id: string): Promise<GenerationDto> {
+    return toDto(await this.requireGeneration(tenantId, id));
+  }
+
+  async openGenerationImage(tenantId: string, id: string, index: number, upscale = 1): Promise<StreamableFile> {
+    await this.requireGeneration(tenantId, id);
+    const image = index >= 0 ? await this.generations.findImage(tenantId, id, index) : null;
+    if (!image) throw new NotFoundException(`Image ${index} of generation ${id} not found`);
+    let png = await this.storage.get(image.storageKey);
+    if (upscale > 1) png = await sharp(png).resize(image.width * upscale, image.height * upscale, { kernel: 'nearest' }).png().toBuffer();
+    return new StreamableFile(png, {
+      type: 'image/png',
+      length: png.length,
+      disposition: `inline; filename="generation-${id}-${index}.png"`,
+    });
+  }
+
+  async requireGeneration(tenantId: string, id: string): Promise<GenerationWithImages> {
+    const generation = await this.generations.findForTenant(tenantId, id);
+    if (!generation) throw new NotFoundException(`Generation ${id} not found`);
+    return generation;
+  }
+
+  private async requireModel(requested: string | undefined): Promise<ModelRef> {
+    const name = requested ?? DEFAULT_BASE_MODEL;
+    const dir = await this.models.findModelDir(name);
+    if (dir) return { name, dir };
+    if (requested) throw new BadRequestException(`baseModel "${requested}" is not installed (see GET /v1/models)`);
+    throw new ServiceUnavailableException(`The bundled base model ${DEFAULT_BASE_MODEL} is not installed on this server yet; name an installed baseModel`);
+  }
+
+  private mapModelError(error: unknown): unknown {
+    return error instanceof ModelUnavailableError ? new ServiceUnavailableException(error.message) : error;
+  }
+}

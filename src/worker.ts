@@ -1,0 +1,52 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ConfigError, loadConfig } from './config/app-config';
+import { FineTuneWorker } from './worker/fine-tune.worker';
+import { WorkerModule } from './worker/worker.module';
+
+/**
+ * Fine-tune worker entry point (`npm run worker`): claims jobs from the queue and trains them. The API
+ * forks one in the embedded default; on other machines run it on its own against the same
+ * DATABASE_URL, DATA_DIR (storage) and MODELS_DIR.
+ */
+async function bootstrap(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+  // The worker never authenticates anyone; the admin token is not read or created here.
+  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot({ ...config, adminToken: '' }), {
+    logger: config.logLevels.length > 0 ? config.logLevels : false,
+    abortOnError: false,
+  });
+  const worker = app.get(FineTuneWorker);
+  let stopping = false;
+  const shutdown = async (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    new Logger('Worker').log(`Stopping (${why})`);
+    await worker.stop();
+    await app.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  // Forked by the API: the IPC channel closing means the API is gone.
+  process.on('disconnect', () => void shutdown('parent exited'));
+  process.on('message', (message: { type?: string } | undefined) => {
+    if (message?.type === 'wake') worker.wake();
+  });
+  worker.start();
+}
+
+bootstrap().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { GenerationBatcher } from '../../src/generations/generation-batcher.service';
+import { InferenceService } from '../../src/inference/inference.service';
+import { tinyLora, writeTinyModel } from '../support/tiny-model';
+import { bearer, createTenant, startTestApp, TestApp } from '../support/test-app';
+
+function binaryParser(res: any, callback: (error: Error | null, body: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  res.on('data', (chunk: Buffer) => chunks.push(chunk));
+  res.on('end', () => callback(null, Buffer.concat(chunks)));
+}
+
+describe('generations', () => {
+  let modelsDir: string;
+  let t: TestApp;
+  let key: string;
+  let otherKey: string;
+  let adapterIds: string[] = [];
+  let otherAdapterId: string;
+
+  const generate = (apiKey: string, body: Record<string, unknown>) => t.http().post('/v1/generations').set(...bearer(apiKey)).send(body);
+
+  before(async () => {
+    modelsDir = mkdtempSync(join(tmpdir(), 'saas-gen-models-'));
+    await writeTinyModel(modelsDir);
+    // A wide window makes the batching assertion independent of machine load.
+    t = await startTestApp({ modelsDir, generation: { batchWindowMs: 150 } });
+    key = (await createTenant(t, 'A')).apiKey;
+    otherKey = (await createTenant(t, 'B')).apiKey;
+    for (const seed of [1, 2, 3]) {
+      const res = await t.http().post('/v1/adapters').set(...bearer(key)).field('name', `style-${seed}`).attach('file', tinyLora(seed).file, `s${seed}.safetensors`);
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      adapterIds.push(res.body.id);
+    }
+    const other = await t.http().post('/v1/adapters').set(...bearer(otherKey)).field('name', 'b-style').attach('file', tinyLora(9).file, 'b.safetensors');
+    otherAdapterId = other.body.id;
+  });
+  after(async () => {
+    await t.close();
+    rmSync(modelsDir, { recursive: true, force: true });
+  });
+
+  it('generates PNGs, stores them and serves them again', async () => {
+    const res = await generate(key, { prompt: 'red heart', seed: 5, steps: 4, numImages: 2 });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.equal(res.body.seed, 5);
+    assert.equal(res.body.model, 'emoji-base');
+    assert.deepEqual([res.body.steps, res.body.guidanceScale, res.body.scheduler], [4, 4, 'dpmpp-2m']);
+    assert.equal(res.body.images.length, 2);
+    const [first] = res.body.images;
+    assert.equal(first.mimeType, 'image/png');
+    assert.equal(first.url, `/v1/generations/${res.body.id}/images/0`);
+    const png = Buffer.from(first.data, 'base64');
+    assert.deepEqual([(await sharp(png).metadata()).width, first.width], [16, 16]);
+
+    const fetched = await t.http().get(first.url).set(...bearer(key)).buffer(true).parse(binaryParser);
+    assert.equal(fetched.status, 200);
+    assert.equal(fetched.headers['content-type'], 'image/png');
+    assert.ok((fetched.body as Buffer).equals(png));
+    const big = await t.http().get(`${first.url}?upscale=4`).set(...bearer(key)).buffer(true).parse(binaryParser);
+    assert.equal((await sharp(big.body as Buffer).metadata()).width, 64);
+
+    const detail = await t.http().get(`/v1/generations/${res.body.id}`).set(...bearer(key));
+    assert.equal(detail.status, 200);
+    assert.equal(detail.body.images[0].data, undefined, 'no image data outside the create response');
+    const list = await t.http().get('/v1/generations?limit=1').set(...bearer(key));
+    assert.deepEqual(list.body.data.map((g: { id: string }) => g.id), [res.body.id]);
+
+    const random = await generate(key, { prompt: 'sun', steps: 1 });
+    assert.equal(random.status, 201);
+    assert.ok(Number.isInteger(random.body.seed) && random.body.seed >= 0 && random.body.seed < 2 ** 31, 'random seed echoed');
+  });
+
+  it('batches concurrent requests with different adapters and tenants into fewer engine calls, with identical results', async () => {
+    const batcher = t.app.get(GenerationBatcher);
+    const requests = [
+      { apiKey: key, body: { prompt: 'red heart', seed: 11, steps: 6, adapters: [{ id: adapterIds[0], scale: 1 }] } },
+      { apiKey: key, body: { prompt: 'cat face', seed: 12, steps: 6, adapters: [{ id: adapterIds[1], scale: 0.5 }], guidanceScale: 2 } },
+      { apiKey: key, body: { prompt: 'sun', seed: 13, steps: 6, adapters: [{ id: adapterIds[2], scale: -1 }, { id: adapterIds[0] }], numImages: 2 } },
+      { apiKey: otherKey, body: { prompt: 'rocket', seed: 14, steps: 6, adapters: [{ id: otherAdapterId, scale: 1.5 }] } },
+      { apiKey: otherKey, body: { prompt: 'tree', seed: 15, steps: 3, scheduler: 'ddim', negativePrompt: 'red' } },
+      { apiKey: key, body: { prompt: 'pizza', seed: 16, steps: 6 } },
+    ];
+    const before = batcher.stats();
+    const together = await Promise.all(requests.map((r) => generate(r.apiKey, r.body)));
+    const during = batcher.stats();
+    for (const res of together) assert.equal(res.status, 201, JSON.stringify(res.body));
+    const calls = during.engineCalls - before.engineCalls;
+    assert.ok(calls < requests.length, `${requests.length} requests took ${calls} engine calls`);
+    assert.ok(during.maxRequestsPerCall >= 2);
+
+    for (const [i, r] of requests.entries()) {
+      const alone = await generate(r.apiKey, r.body);
+      assert.equal(alone.status, 201);
+      assert.deepEqual(
+        alone.body.images.map((image: { data: string }) => image.data),
+        together[i].body.images.map((image: { data: string }) => image.data),
+        `request ${i}: same PNG bytes alone and batched`,
+      );
+    }
+    // The adapters did change the images.
+    const plain = await generate(key, { ...requests[0].body, adapters: [] });
+    assert.notEqual(plain.body.images[0].data, together[0].body.images[0].data);
+  });
+
+  it('keeps parsed adapters cached by id', async () => {
+    const inference = t.app.get(InferenceService);
+    const before = await inference.stats();
+    assert.equal((await generate(key, { prompt: 'red heart', steps: 1, adapters: [{ id: adapterIds[1] }] })).status, 201);
+    const after = await inference.stats();
+    assert.equal(after.hits - before.hits, 1, 'the adapter was parsed earlier: a cache hit');
+    assert.equal(after.misses, before.misses);
+    assert.equal(after.pinned, 0, 'released after the generation');
+  });
+
+  it('rejects bad input with 400 naming the field', async () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{}, /prompt/],
+      [{ prompt: '' }, /prompt should not be empty/],
+      [{ prompt: '   ' }, /prompt should not be empty/],
+      [{ prompt: 'x'.repeat(501) }, /prompt must be shorter than or equal to 500 characters/],
+      [{ prompt: 'x', steps: 0 }, /steps must not be less than 1/],
+      [{ prompt: 'x', steps: 51 }, /steps must not be greater than 50/],
+      [{ prompt: 'x', steps: 2.5 }, /steps must be an integer/],
+      [{ prompt: 'x', steps: '20' }, /steps must be an integer/],
+      [{ prompt: 'x', seed: -1 }, /seed must not be less than 0/],
+      [{ prompt: 'x', seed: 2 ** 31 }, /seed must not be greater than 2147483647/],
+      [{ prompt: 'x', guidanceScale: 21 }, /guidanceScale must not be greater than 20/],
+      [{ prompt: 'x', numImages: 9 }, /numImages must not be greater than 8/],
+      [{ prompt: 'x', scheduler: 'euler' }, /scheduler must be one of: dpmpp-2m, ddim, ddpm/],
+      [{ prompt: 'x', adapters: [{ id: 'nope' }] }, /adapters\.0\.id must be a UUID/],
+      [{ prompt: 'x', adapters: [{ id: adapterIds[0], scale: 3 }] }, /adapters\.0\.scale must not be greater than 2/],
+      [{ prompt: 'x', adapters: [{ id: adapterIds[0], extra: 1 }] }, /property adapters\.0\.extra should not exist/],
+      [{ prompt: 'x', adapters: Array.from({ length: 5 }, () => ({ id: adapterIds[0] })) }, /adapters must contain no more than 4 elements/],
+      [{ prompt: 'x', adapters: 'all' }, /adapters must be an array/],
+      [{ prompt: 'x', colour: 'red' }, /property colour should not exist/],
+      [{ prompt: 'x', baseModel: '../etc' }, /baseModel must be a model id/],
+      [{ prompt: 'x', baseModel: 'not-installed' }, /baseModel "not-installed" is not installed/],
+    ];
+    for (const [body, message] of cases) {
+      const res = await generate(key, body);
+      assert.equal(res.status, 400, `${JSON.stringify(body).slice(0, 80)} → ${res.status} ${JSON.stringify(res.body)}`);
+      assert.match(res.body.message, message, JSON.stringify(body).slice(0, 80));
+    }
+    // JSON has no NaN, but 1e999 parses as Infinity.
+    for (const raw of ['{"prompt":"x","guidanceScale":1e999}', '{"prompt":"x","adapters":[{"id":"' + adapterIds[0] + '","scale":-1e999}]}']) {
+      const res = await t.http().post('/v1/generations').set(...bearer(key)).set('Content-Type', 'application/json').send(raw);
+      assert.equal(res.status, 400, raw);
+      assert.match(res.body.message, /(guidanceScale|adapters\.0\.scale) must be a number/);
+    }
+    const badIndex = await t.http().get(`/v1/generations/${randomUUID()}/images/abc`).set(...bearer(key));
+    assert.equal(badIndex.status, 400);
+    assert.match(badIndex.body.message, /index must be an integer/);
+  });
+
+  it('answers 404 for adapters, generations and images of other tenants', async () => {
+    const foreignAdapter = await generate(key, { prompt: 'x', steps: 1, adapters: [{ id: adapterIds[0] }, { id: otherAdapterId }] });
+    assert.equal(foreignAdapter.status, 404);
+    assert.match(foreignAdapter.body.message, /adapters\.1\.id: adapter .* not found/);
+
+    const mine = await generate(key, { prompt: 'x', steps: 1 });
+    const id = mine.body.id;
+    for (const path of [`/v1/generations/${id}`, `/v1/generations/${id}/images/0`, `/v1/generations/${randomUUID()}`]) {
+      assert.equal((await t.http().get(path).set(...bearer(otherKey))).status, 404, path);
+    }
+    assert.equal((await t.http().get(`/v1/generations/${id}/images/1`).set(...bearer(key))).status, 404, 'index past the last image');
+    assert.equal((await t.http().get(`/v1/generations/${id}/images/0?upscale=17`).set(...bearer(key))).status, 400);
+    assert.deepEqual((await t.http().get('/v1/generations').set(...bearer(otherKey))).body.data.filter((g: { id: string }) => g.id === id), []);
+  });
+
+  it('refuses an adapter that does not fit the base model with 400', async () => {
+    const wrongShape = await t.http().post('/v1/adapters').set(...bearer(key)).field('name', 'for-another-model').attach('file', (await import('../support/safetensors')).peftLora(4), 'x.safetensors');
+    const res = await generate(key, { prompt: 'x', steps: 1, adapters: [{ id: wrongShape.body.id }] });
+    assert.equal(res.status, 400, JSON.stringify(res.body));
+    assert.match(res.body.message, /^adapters\.0\.id: adapter .* does not fit base model emoji-base/);
+    const stats = await t.app.get(InferenceService).stats();
+    assert.equal(stats.pinned, 0);
+  });
+});
