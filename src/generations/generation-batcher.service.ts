@@ -79,18 +79,13 @@ export class GenerationBatcher {
     const max = this.config.generation.batchMaxImages;
     const batch: Waiting[] = [];
     const rest: Waiting[] = [];
-    const stochastic = new Set<number>();
     let images = 0;
     for (const waiting of lane.waiting) {
-      const { numImages, scheduler, steps } = waiting.request;
+      const { numImages } = waiting.request;
       const fits = batch.length === 0 || images + numImages <= max;
-      // The engine seeds a DDPM batch's step noise from its first request, so two DDPM requests with
-      // the same step count never share a call: each stays reproducible from its own seed.
-      const clash = scheduler === 'ddpm' && stochastic.has(steps);
-      if (fits && !clash) {
+      if (fits) {
         batch.push(waiting);
         images += numImages;
-        if (scheduler === 'ddpm') stochastic.add(steps);
       } else {
         rest.push(waiting);
       }

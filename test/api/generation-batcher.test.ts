@@ -53,16 +53,15 @@ describe('generation batcher', () => {
     assert.deepEqual(calls.map((c) => c.requests.map((r) => r.seed)), [[1, 2], [3]]);
   });
 
-  it('keeps DDPM requests with the same step count in separate calls (their noise is seeded per call)', async () => {
+  it('batches stochastic (DDPM) requests like any other: the engine seeds their noise per request', async () => {
     const { calls, engine } = fakeEngine();
     const b = batcher(engine, 20, 16);
     await Promise.all([
       b.submit(model('a'), request(1, { scheduler: 'ddpm' })),
       b.submit(model('a'), request(2, { scheduler: 'ddpm' })),
-      b.submit(model('a'), request(3, { scheduler: 'ddpm', steps: 5 })),
       b.submit(model('a'), request(4)),
     ]);
-    assert.deepEqual(calls.map((c) => c.requests.map((r) => r.seed)), [[1, 3, 4], [2]]);
+    assert.deepEqual(calls.map((c) => c.requests.map((r) => r.seed)), [[1, 2, 4]]);
   });
 
   it('fails every request of a failed call, and keeps serving', async () => {

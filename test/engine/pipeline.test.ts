@@ -62,6 +62,11 @@ test('results depend only on the request: same seed, same image, whatever else i
   ]);
   assert.equal(batched[0].images.length, 2);
   assert.ok(relErr(batched[1].images[0], alone) < 1e-5, 'same image when batched with other adapters and guidance scales');
+  // Stochastic sampling too: DDPM step noise comes from each request's own seed.
+  const ddpm = req({ scheduler: 'ddpm', seed: 21 });
+  const ddpmAlone = (await p.generate([ddpm]))[0].images[0];
+  const ddpmBatched = await p.generate([req({ scheduler: 'ddpm', seed: 3, numImages: 2 }), ddpm]);
+  assert.ok(relErr(ddpmBatched[1].images[0], ddpmAlone) < 1e-5, 'DDPM result independent of batching');
   const otherSeed = (await p.generate([req({ seed: 6 })]))[0].images[0];
   assert.ok(relErr(otherSeed, alone) > 1e-2);
   await p.release();

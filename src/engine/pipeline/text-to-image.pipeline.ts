@@ -111,8 +111,10 @@ export class TextToImagePipeline {
     });
 
     const lora = this.packAdapters(rows.map((r) => r.req.adapters ?? []), anyGuided);
-    const scheduler = createScheduler(requests[0].scheduler, model.schedulerConfig, { rng: new Random(requests[0].seed ^ 0x5eed) });
+    const scheduler = createScheduler(requests[0].scheduler, model.schedulerConfig);
     scheduler.setTimesteps(requests[0].steps);
+    // Stochastic samplers draw each request's step noise from its own seed, so batching never changes a result.
+    const stepNoise = requests[0].scheduler === 'ddpm' ? requests.map((req) => new Random(req.seed ^ 0x5eed)) : null;
     let x: Float32Array = sample;
     for (const t of scheduler.timesteps) {
       const input = anyGuided ? concat(x, x) : x;
@@ -139,7 +141,16 @@ export class TextToImagePipeline {
         }
         modelOutput = guidedOut;
       }
-      x = scheduler.step(modelOutput, t, x);
+      let noise: Float32Array | undefined;
+      if (stepNoise) {
+        noise = new Float32Array(n * sampleLen);
+        let offset = 0;
+        requests.forEach((req, r) => {
+          noise!.set(stepNoise[r].randn(req.numImages * sampleLen), offset);
+          offset += req.numImages * sampleLen;
+        });
+      }
+      x = scheduler.step(modelOutput, t, x, noise ? { noise } : undefined);
     }
 
     const patch = model.sampleSpace.patchSize;
