@@ -99,6 +99,11 @@ export function scorerParamShapes(cfg: ScorerConfig): ParamShapes {
   return p;
 }
 
+/** Width of the pooled features the heads read. */
+export function scorerFeatureChannels(cfg: ScorerConfig): number {
+  return cfg.stage_channels[cfg.stage_channels.length - 1];
+}
+
 export function scorerParamCount(cfg: ScorerConfig): number {
   let n = 0;
   for (const s of scorerParamShapes(cfg).values()) n += s.reduce((a, b) => a * b, 1);
@@ -114,8 +119,11 @@ export interface ScorerOutputs<T> {
   features: T;
 }
 
-/** images: [N, 3, S, S] in [-1, 1]. */
-export function scorerForward<T>(ops: Ops<T>, cfg: ScorerConfig, images: T): ScorerOutputs<T> {
+/**
+ * images: [N, 3, S, S] in [-1, 1]. `featureMask` ([N, C], training only) multiplies the pooled features
+ * before the heads: inverted dropout with the mask drawn by the caller.
+ */
+export function scorerForward<T>(ops: Ops<T>, cfg: ScorerConfig, images: T, opts: { featureMask?: T } = {}): ScorerOutputs<T> {
   const { norm_num_groups: groups, norm_eps: eps } = cfg;
   let h = conv2dModule(ops, images, 'conv_in');
   cfg.stage_channels.forEach((_, i) => {
@@ -130,9 +138,10 @@ export function scorerForward<T>(ops: Ops<T>, cfg: ScorerConfig, images: T): Sco
   h = silu(ops, groupNormModule(ops, h, 'norm_out', groups, eps));
   const c = ops.shape(h)[1];
   const features = ops.reshape(ops.reduceMean(h, [2, 3]), [-1, c]);
+  const headInput = opts.featureMask ? ops.mul(features, opts.featureMask) : features;
   return {
-    styleLogits: linearModule(ops, features, 'style_head'),
-    conceptLogits: linearModule(ops, features, 'concept_head'),
+    styleLogits: linearModule(ops, headInput, 'style_head'),
+    conceptLogits: linearModule(ops, headInput, 'concept_head'),
     features,
   };
 }
