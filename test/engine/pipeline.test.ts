@@ -115,3 +115,37 @@ test('model folders round-trip and npm run generate writes a PNG with an adapter
   assert.ok(stats.channels.some((c) => c.stdev > 1), 'image is not flat');
   await fsp.rm(dir, { recursive: true, force: true });
 });
+
+test('with an exact denoiser, sampling reconstructs the target image (v-prediction, guidance, pixel shuffle)', async () => {
+  const { NoiseSchedule } = await import('../../src/engine/schedulers');
+  const { pixelUnshuffle } = await import('../../src/engine/models/pixel-shuffle');
+  const { TextToImagePipeline } = await import('../../src/engine/pipeline/text-to-image.pipeline');
+  const size = model.sampleSpace.imageSize;
+  const target = new Random(31).randn(3 * size * size).map((v) => Math.tanh(v) * 0.9);
+  const x0 = pixelUnshuffle(target, 1, 3, size, size, model.sampleSpace.patchSize);
+  const schedule = new NoiseSchedule(model.schedulerConfig);
+  // Oracle: the v that a perfect model predicts for x_t when the clean sample is x0.
+  const oracle = {
+    executor: 'oracle',
+    async predict(b: { batch: number; sample: Float32Array; timesteps: Float32Array }) {
+      const len = x0.length;
+      const out = new Float32Array(b.sample.length);
+      for (let r = 0; r < b.batch; r++) {
+        const ab = schedule.alphaBar(b.timesteps[r]);
+        for (let j = 0; j < len; j++) {
+          const xt = b.sample[r * len + j];
+          const eps = (xt - Math.sqrt(ab) * x0[j]) / Math.sqrt(1 - ab);
+          out[r * len + j] = Math.sqrt(ab) * eps - Math.sqrt(1 - ab) * x0[j];
+        }
+      }
+      return out;
+    },
+    async release() {},
+  };
+  const text = { async encode(_ids: BigInt64Array, _mask: Float32Array, n: number) { return new Float32Array(n * model.maxLength * model.unetConfig.cross_attention_dim); }, async release() {} };
+  const p = new TextToImagePipeline({ model, textEncoder: text, denoiser: oracle, loraModules: [] });
+  for (const scheduler of ['dpmpp-2m', 'ddim'] as const) {
+    const [r] = await p.generate([req({ scheduler, steps: 25, guidanceScale: 4 })]);
+    assert.ok(relErr(r.images[0], target) < 1e-3, `${scheduler}: relative error ${relErr(r.images[0], target)}`);
+  }
+});
