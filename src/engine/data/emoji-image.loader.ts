@@ -4,6 +4,7 @@ import type { Sharp, SharpOptions } from 'sharp';
 import { styleImageDir } from './emoji-catalog';
 import type { EmojiConcept, EmojiStyle } from './emoji-data.types';
 import { requireFromProject } from './package-paths.util';
+import { encodeRgbPng } from '../pipeline/image-encoding';
 
 type SharpFactory = (input?: string | Buffer, options?: SharpOptions) => Sharp;
 
@@ -103,13 +104,8 @@ export async function loadEmojiImage(concept: EmojiConcept, style: EmojiStyle, s
 }
 
 /** Encodes a CHW [-1, 1] image as PNG. */
-export async function encodePng(chw: Float32Array, width: number, height: number): Promise<Buffer> {
-  const hwc = chwToHwc(chw, width, height);
-  return sharp(Buffer.from(hwc.buffer, hwc.byteOffset, hwc.byteLength), {
-    raw: { width, height, channels: 3 },
-  })
-    .png()
-    .toBuffer();
+export function encodePng(chw: Float32Array, width: number, height: number): Promise<Buffer> {
+  return encodeRgbPng(chw, width, height);
 }
 
 /** Writes a square CHW [-1, 1] image as PNG, creating parent directories. */
