@@ -1,4 +1,4 @@
-import { UNetConfig, headsPerBlock, transformerLayersPerBlock } from './unet-config';
+import { UNetConfig, transformerLayersPerBlock } from './unet-config';
 
 export type ParamShapes = Map<string, number[]>;
 
@@ -10,9 +10,7 @@ export function unetParamShapes(cfg: UNetConfig): ParamShapes {
   const cross = cfg.cross_attention_dim;
   const kIn = cfg.conv_in_kernel;
   const kOut = cfg.conv_out_kernel;
-  const heads = headsPerBlock(cfg);
   const tLayers = transformerLayersPerBlock(cfg);
-  void heads;
 
   const conv = (name: string, cin: number, cout: number, k: number) => {
     p.set(`${name}.weight`, [cout, cin, k, k]);

@@ -1,11 +1,9 @@
-import { DiffusionModel } from '../models/diffusion-model';
-import { tokenizerFilesOf } from '../models/diffusion-model';
+import { DiffusionModel, tokenizerFilesOf } from '../models/diffusion-model';
 import { parseUNetConfig } from '../models/unet-config';
 import { parseClipTextConfig } from '../models/clip-text.model';
-import { makeSchedulerConfig } from '../schedulers';
 import { buildVocabulary, buildWordLevelTokenizer } from '../tokenizer/word-level.tokenizer';
 import { EmojiConcept, STYLE_PHRASES, captionFor, EmojiStyle } from '../data';
-import { Random } from '../schedulers';
+import { Random, makeSchedulerConfig } from '../schedulers';
 import { CaptionedImages } from './pretrain.trainer';
 
 /**

@@ -85,6 +85,8 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const patch = model.sampleSpace.patchSize;
   const schedule = new NoiseSchedule(model.schedulerConfig);
   const prediction = model.schedulerConfig.prediction_type;
+  const unetNames = [...unetParamShapes(model.unetConfig).keys()];
+  const textNames = [...clipTextParamShapes(model.textConfig).keys()];
   const allParams: ParamMap = new Map([...model.unetParams, ...model.textParams]);
   if (allParams.size === 0) {
     for (const [k, v] of initParams(new Map([...unetParamShapes(model.unetConfig), ...clipTextParamShapes(model.textConfig)]), o.seed)) allParams.set(k, v);
@@ -122,7 +124,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const exportModel = async (reason: string) => {
     const ema32 = (names: Iterable<string>): ParamMap =>
       new Map([...names].map((k) => [k, { shape: allParams.get(k)!.shape, data: ema.shadow.get(k)! }]));
-    const out: DiffusionModel = { ...model, unetParams: ema32(model.unetParams.size ? model.unetParams.keys() : unetParamShapes(model.unetConfig).keys()), textParams: ema32(model.textParams.size ? model.textParams.keys() : clipTextParamShapes(model.textConfig).keys()) };
+    const out: DiffusionModel = { ...model, unetParams: ema32(unetNames), textParams: ema32(textNames) };
     await saveDiffusionModel(o.outDir, out, {
       dtype: 'F16',
       metadata: { training_step: String(step), samples_seen: String(step * o.batchSize), export_reason: reason },
