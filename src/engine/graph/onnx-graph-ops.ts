@@ -492,14 +492,13 @@ export class OnnxGraphOps implements Ops<Sym> {
 
   embedding(ids: Sym, table: Sym): Sym {
     const [vocab, dim] = table.shape;
-    if (!table.grad) {
-      return this.emit('Gather', [table, ids], { axis: attr.int(0) }, [...ids.shape, dim]);
-    }
-    // One-hot × table keeps the gradient a plain GEMM.
-    const depth = this.ints([vocab]);
-    const values = this.constant([0, 1], [2]);
-    const oneHot = this.emit('OneHot', [ids, depth, values], { axis: attr.int(-1) }, [...ids.shape, vocab]);
-    return this.matmul(oneHot, table);
+    const shape = [...ids.shape, dim];
+    return this.op('Gather', [table, ids], { axis: attr.int(0) }, shape, (g) => {
+      // Scatter-add the row gradients into a zero table: no [N, L, V] one-hot is ever built.
+      const zeros = this.emit('ConstantOfShape', [this.ints([vocab, dim])], { value: attr.tensor({ name: '', dataType: 'float32', dims: [1], data: Float32Array.of(0) }) }, [vocab, dim]);
+      const indices = this.emit('Unsqueeze', [ids, this.ints([-1])], {}, [...ids.shape, 1], 'int64');
+      return [this.emit('ScatterND', [zeros, indices, g], { reduction: attr.string('add') }, [vocab, dim]), null];
+    });
   }
 
   groupNormCore(x: Sym, groups: number, eps: number): Sym {
