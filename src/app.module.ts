@@ -10,10 +10,15 @@ import { FineTunesModule } from './fine-tunes/fine-tunes.module';
 import { GenerationsModule } from './generations/generations.module';
 import { HealthModule } from './health/health.module';
 import { HttpExceptionFilter } from './http/http-exception.filter';
+import { LimitsModule } from './limits/limits.module';
+import { RateLimitGuard } from './limits/rate-limit.guard';
+import { MetricsModule } from './metrics/metrics.module';
 import { ModelsModule } from './models/models.module';
 import { QueueModule } from './queue/queue.module';
 import { StorageModule } from './storage/storage.module';
 import { TenantsModule } from './tenants/tenants.module';
+import { WebhooksApiModule } from './webhooks/webhooks-api.module';
+import { WebhooksModule } from './webhooks/webhooks.module';
 import { EmbeddedWorkerModule } from './worker/embedded-worker.module';
 
 /** The API process: every feature module on the embedded (or configured) infrastructure. */
@@ -27,6 +32,8 @@ export class AppModule {
         DatabaseModule,
         StorageModule,
         QueueModule,
+        LimitsModule,
+        WebhooksModule,
         TenantsModule,
         DatasetsModule,
         AdaptersModule,
@@ -35,10 +42,14 @@ export class AppModule {
         GenerationsModule,
         FeedbackModule,
         HealthModule,
+        MetricsModule,
+        WebhooksApiModule,
         EmbeddedWorkerModule,
       ],
       providers: [
         { provide: APP_GUARD, useClass: AuthGuard },
+        // After authentication: buckets are per API key.
+        { provide: APP_GUARD, useExisting: RateLimitGuard },
         { provide: APP_FILTER, useClass: HttpExceptionFilter },
       ],
     };

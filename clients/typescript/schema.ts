@@ -21,6 +21,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Prometheus metrics (text format); bearer METRICS_TOKEN when that is set */
+        get: operations["getMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/adapters": {
         parameters: {
             query?: never;
@@ -231,6 +248,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/fine-tunes/{id}/webhook-deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Webhook deliveries of a fine-tune: events, attempts, last answer */
+        get: operations["listFineTuneWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/generations": {
         parameters: {
             query?: never;
@@ -350,6 +384,40 @@ export interface paths {
         put?: never;
         /** Create a tenant and its API key (admin token) */
         post: operations["createTenant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your webhook signing secret */
+        get: operations["getWebhookSecret"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/secret/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Replace your webhook signing secret (the old one stops at once) */
+        post: operations["rotateWebhookSecret"];
         delete?: never;
         options?: never;
         head?: never;
@@ -603,6 +671,11 @@ export interface components {
             id: string;
             /** @example Acme Studio */
             name: string;
+            /**
+             * @description Signs this tenant’s webhooks (X-Saas-Signature). Readable later with GET /v1/webhooks/secret, rotatable.
+             * @example whsec_4f1c0d8e9a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b
+             */
+            webhookSecret: string;
         };
         DatasetDetailDto: {
             /**
@@ -1174,6 +1247,55 @@ export interface components {
             added: components["schemas"]["DatasetImageDto"][];
             rejected: components["schemas"]["RejectedFileDto"][];
         };
+        WebhookDeliveryDto: {
+            /** @example 1 */
+            attempts: number;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            deliveredAt: string | null;
+            /** @enum {string} */
+            event: "fine_tune.started" | "fine_tune.progress" | "fine_tune.succeeded" | "fine_tune.failed" | "fine_tune.canceled";
+            /**
+             * @description The event, with the milestone for progress events.
+             * @example fine_tune.progress:50
+             */
+            eventKey: string;
+            /**
+             * Format: uuid
+             * @description Also sent as X-Saas-Delivery and as the body’s id.
+             */
+            id: string;
+            /** @example null */
+            lastError: string | null;
+            /**
+             * @description HTTP status of the last attempt (null: no answer).
+             * @example 200
+             */
+            lastStatusCode: number | null;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due (pending deliveries).
+             */
+            nextAttemptAt: string;
+            /**
+             * @description pending: not yet delivered, retries scheduled; failed: attempts exhausted.
+             * @enum {string}
+             */
+            status: "pending" | "delivered" | "failed";
+            /** @example https://hooks.example.com/saas */
+            url: string;
+        };
+        WebhookDeliveryListDto: {
+            data: components["schemas"]["WebhookDeliveryDto"][];
+        };
+        WebhookSecretDto: {
+            /**
+             * @description HMAC-SHA256 key of X-Saas-Signature: sha256=hex(HMAC(secret, "<X-Saas-Timestamp>.<body>")).
+             * @example whsec_4f1c0d8e9a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b
+             */
+            webhookSecret: string;
+        };
     };
     responses: never;
     parameters: never;
@@ -1207,6 +1329,34 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HealthDto"];
+                };
+            };
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text exposition format */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": components["schemas"]["ErrorResponseDto"];
                 };
             };
         };
@@ -1908,6 +2058,45 @@ export interface operations {
             };
         };
     };
+    listFineTuneWebhookDeliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Fine-tune id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryListDto"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
     listGenerations: {
         parameters: {
             query?: {
@@ -1988,6 +2177,17 @@ export interface operations {
             /** @description An adapter does not exist */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Rate limit or quota exceeded; `Retry-After` says how many seconds to wait */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may succeed */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2311,6 +2511,62 @@ export interface operations {
                 };
             };
             /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    getWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecretDto"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecretDto"];
+                };
+            };
+            /** @description Missing or invalid API key */
             401: {
                 headers: {
                     [name: string]: unknown;

@@ -1,6 +1,7 @@
 import { BadRequestException, Injectable, NotFoundException, StreamableFile } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
 import type { UploadedPart } from '../http/multipart';
+import { QuotasService } from '../limits/quotas.service';
 import { StoragePort } from '../storage/storage.port';
 import { AdapterEntity } from './adapter.entity';
 import { AdapterDto, AdapterListDto, ImportAdapterFieldsDto } from './adapters.dto';
@@ -35,6 +36,7 @@ export class AdaptersService {
   constructor(
     private readonly adapters: AdaptersRepository,
     private readonly storage: StoragePort,
+    private readonly quotas: QuotasService,
   ) {}
 
   async listAdapters(tenantId: string): Promise<AdapterListDto> {
@@ -68,6 +70,7 @@ export class AdaptersService {
       if (error instanceof SafetensorsError) throw new BadRequestException(`file is not a LoRA safetensors file: ${error.message}`);
       throw error;
     }
+    await this.quotas.assertStorageRoom(tenantId, file.data.length);
     const id = randomUUID();
     const storageKey = `tenants/${tenantId}/adapters/${id}.safetensors`;
     await this.storage.put(storageKey, file.data);

@@ -10,6 +10,8 @@ export const AUTH_SCOPE = 'saas:auth-scope';
 export interface TenantContext {
   tenantId: string;
   tenantName: string;
+  /** The API key used (rate limits are per key); absent for contexts built outside a request. */
+  apiKeyId?: string;
 }
 
 export type AuthenticatedRequest = Request & { tenant?: TenantContext };

@@ -38,7 +38,7 @@ export class AuthGuard implements CanActivate {
     const prefix = apiKeyPrefix(token);
     const key = prefix ? await this.apiKeys.findActiveByPrefix(prefix) : null;
     if (!key || !hashMatches(token, key.hash)) throw new UnauthorizedException('Invalid API key');
-    request.tenant = { tenantId: key.tenantId, tenantName: key.tenant?.name ?? '' };
+    request.tenant = { tenantId: key.tenantId, tenantName: key.tenant?.name ?? '', apiKeyId: key.id };
     return true;
   }
 }

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { DEFAULT_GENERATION_CONFIG, DEFAULT_LIMITS, DEFAULT_WORKER_CONFIG } from '../config/app-config';
+import { DEFAULT_GENERATION_CONFIG, DEFAULT_LIMITS, DEFAULT_TENANT_LIMITS, DEFAULT_WEBHOOK_CONFIG, DEFAULT_WORKER_CONFIG } from '../config/app-config';
 import { createApp } from '../http/create-app';
 import { serializeOpenApiDocument } from '../openapi/openapi-document';
 
@@ -21,6 +21,8 @@ export async function generateOpenApiSpec(): Promise<string> {
       adminToken: 'openapi-generation-only-token',
       database: { type: 'sqlite', path: join(scratch, 'data', 'saas.sqlite') },
       limits: DEFAULT_LIMITS,
+      tenantLimits: DEFAULT_TENANT_LIMITS,
+      webhooks: DEFAULT_WEBHOOK_CONFIG,
       worker: { ...DEFAULT_WORKER_CONFIG, embedded: false },
       generation: DEFAULT_GENERATION_CONFIG,
       logLevels: [],

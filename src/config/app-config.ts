@@ -52,6 +52,32 @@ export interface GenerationConfig {
   threads: number;
 }
 
+/** Per-tenant request rates (token buckets per API key) and resource quotas; 0 turns a limit off. */
+export interface LimitsConfig {
+  /** Requests per minute per API key (burst: the same number). */
+  ratePerMinute: number;
+  /** Stricter bucket for POST /v1/generations, per API key. */
+  generationsPerMinute: number;
+  /** Fine-tunes queued or running at once per tenant. */
+  concurrentFineTunes: number;
+  /** Images in one dataset. */
+  imagesPerDataset: number;
+  /** Bytes of dataset images, adapters and generated images a tenant may store. */
+  storageBytes: number;
+}
+
+/** Outgoing fine-tune webhooks. */
+export interface WebhookConfig {
+  /** Per delivery attempt. */
+  timeoutMs: number;
+  /** Attempts before a delivery is given up. */
+  maxAttempts: number;
+  /** First retry delay; it doubles per attempt. */
+  backoffMs: number;
+  /** How often the delivery loop looks for due deliveries. */
+  pollMs: number;
+}
+
 export interface AppConfig {
   port: number;
   host: string;
@@ -60,7 +86,13 @@ export interface AppConfig {
   /** Undefined means: use (or create) the token stored in DATA_DIR. */
   adminToken?: string;
   database: DatabaseConfig;
+  /** Scale-out: fine-tune delivery through BullMQ and shared rate limits; undefined = embedded drivers. */
+  redisUrl?: string;
+  /** Bearer token required by GET /metrics; undefined = open. */
+  metricsToken?: string;
   limits: AppLimits;
+  tenantLimits: LimitsConfig;
+  webhooks: WebhookConfig;
   worker: WorkerConfig;
   generation: GenerationConfig;
   /** Nest log levels to print; empty in tests. */
@@ -78,6 +110,21 @@ export const DEFAULT_LIMITS: AppLimits = {
   zipEntries: 2_000,
   zipUncompressedBytes: 512 * MB,
   adapterBytes: 256 * MB,
+};
+
+export const DEFAULT_TENANT_LIMITS: LimitsConfig = {
+  ratePerMinute: 600,
+  generationsPerMinute: 60,
+  concurrentFineTunes: 2,
+  imagesPerDataset: 1_000,
+  storageBytes: 5 * 1024 * MB,
+};
+
+export const DEFAULT_WEBHOOK_CONFIG: WebhookConfig = {
+  timeoutMs: 5_000,
+  maxAttempts: 6,
+  backoffMs: 2_000,
+  pollMs: 1_000,
 };
 
 export const DEFAULT_WORKER_CONFIG: WorkerConfig = {
@@ -146,6 +193,19 @@ function parseDatabase(url: string | undefined, dataDir: string, problems: strin
   return { type: 'sqlite', path: resolve(dataDir, 'saas.sqlite') };
 }
 
+function parseRedisUrl(raw: string | undefined, problems: string[]): string | undefined {
+  const value = raw?.trim();
+  if (!value) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    // reported below
+  }
+  if (!url || !['redis:', 'rediss:'].includes(url.protocol)) problems.push('REDIS_URL must be a redis:// or rediss:// URL');
+  return value;
+}
+
 function boolean(env: Env, name: string, fallback: boolean, problems: string[]): boolean {
   const raw = env[name]?.trim().toLowerCase();
   if (raw === undefined || raw === '') return fallback;
@@ -199,7 +259,22 @@ export function loadConfig(env: Env = process.env): AppConfig {
     adapterCacheSize: positiveInt(env, 'ADAPTER_CACHE_SIZE', DEFAULT_GENERATION_CONFIG.adapterCacheSize, problems, 1, 10_000),
     threads: positiveInt(env, 'INFERENCE_THREADS', DEFAULT_GENERATION_CONFIG.threads, problems, 1, 1024),
   };
+  const redisUrl = parseRedisUrl(env.REDIS_URL, problems);
+  const metricsToken = env.METRICS_TOKEN?.trim() || undefined;
+  const tenantLimits: LimitsConfig = {
+    ratePerMinute: positiveInt(env, 'RATE_LIMIT_PER_MINUTE', DEFAULT_TENANT_LIMITS.ratePerMinute, problems, 0, 1_000_000),
+    generationsPerMinute: positiveInt(env, 'GENERATION_RATE_LIMIT_PER_MINUTE', DEFAULT_TENANT_LIMITS.generationsPerMinute, problems, 0, 1_000_000),
+    concurrentFineTunes: positiveInt(env, 'QUOTA_CONCURRENT_FINE_TUNES', DEFAULT_TENANT_LIMITS.concurrentFineTunes, problems, 0, 10_000),
+    imagesPerDataset: positiveInt(env, 'QUOTA_IMAGES_PER_DATASET', DEFAULT_TENANT_LIMITS.imagesPerDataset, problems, 0, 1_000_000),
+    storageBytes: positiveInt(env, 'QUOTA_STORAGE_MB', DEFAULT_TENANT_LIMITS.storageBytes / MB, problems, 0, 1024 * 1024 * 1024) * MB,
+  };
+  const webhooks: WebhookConfig = {
+    timeoutMs: positiveInt(env, 'WEBHOOK_TIMEOUT_MS', DEFAULT_WEBHOOK_CONFIG.timeoutMs, problems, 100, 60_000),
+    maxAttempts: positiveInt(env, 'WEBHOOK_MAX_ATTEMPTS', DEFAULT_WEBHOOK_CONFIG.maxAttempts, problems, 1, 20),
+    backoffMs: positiveInt(env, 'WEBHOOK_BACKOFF_MS', DEFAULT_WEBHOOK_CONFIG.backoffMs, problems, 10, 3_600_000),
+    pollMs: DEFAULT_WEBHOOK_CONFIG.pollMs,
+  };
   const logLevels = parseLogLevel(env.LOG_LEVEL, problems);
   if (problems.length > 0) throw new ConfigError(problems);
-  return { port, host, dataDir, modelsDir, adminToken, database, limits, worker, generation, logLevels };
+  return { port, host, dataDir, modelsDir, adminToken, database, redisUrl, metricsToken, limits, tenantLimits, webhooks, worker, generation, logLevels };
 }

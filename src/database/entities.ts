@@ -7,6 +7,7 @@ import { GenerationImageEntity } from '../generations/generation-image.entity';
 import { GenerationEntity } from '../generations/generation.entity';
 import { ApiKeyEntity } from '../tenants/api-key.entity';
 import { TenantEntity } from '../tenants/tenant.entity';
+import { WebhookDeliveryEntity } from '../webhooks/webhook-delivery.entity';
 
 /** Every entity of the schema; the migrations must produce exactly these tables. */
 export const ENTITIES = [
@@ -19,4 +20,5 @@ export const ENTITIES = [
   GenerationEntity,
   GenerationImageEntity,
   FeedbackSignalEntity,
+  WebhookDeliveryEntity,
 ];

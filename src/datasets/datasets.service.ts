@@ -2,6 +2,7 @@ import { BadRequestException, ConflictException, Inject, Injectable, NotFoundExc
 import { randomUUID } from 'node:crypto';
 import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
 import type { UploadedPart } from '../http/multipart';
+import { QuotasService } from '../limits/quotas.service';
 import { StoragePort } from '../storage/storage.port';
 import { DatasetImageEntity, DatasetImageSource } from './dataset-image.entity';
 import { DatasetEntity } from './dataset.entity';
@@ -32,6 +33,8 @@ export interface ImageCandidate {
   filename: string;
   caption: string;
   mimeType?: string;
+  /** Size when known before reading (uploaded parts), for the storage quota. */
+  bytes?: number;
   read(): Promise<Buffer>;
 }
 
@@ -118,6 +121,7 @@ export class DatasetsService {
   constructor(
     private readonly datasets: DatasetsRepository,
     private readonly storage: StoragePort,
+    private readonly quotas: QuotasService,
     @Inject(APP_CONFIG) private readonly config: RuntimeConfig,
   ) {}
 
@@ -173,6 +177,7 @@ export class DatasetsService {
       filename: part.filename,
       caption: captions[index] ?? '',
       mimeType: part.mimeType,
+      bytes: part.data.length,
       read: async () => part.data,
     }));
     return this.addCandidates(tenantId, datasetId, candidates, []);
@@ -208,6 +213,8 @@ export class DatasetsService {
     rejected: RejectedFileDto[],
     source: DatasetImageSource = 'upload',
   ): Promise<UploadResultDto> {
+    await this.quotas.assertDatasetRoom(tenantId, datasetId, candidates.length);
+    if (source === 'upload') await this.quotas.assertStorageRoom(tenantId, candidates.reduce((sum, c) => sum + (c.bytes ?? 0), 0));
     const added: DatasetImageDto[] = [];
     const seen = new Set<string>();
     let position = await this.datasets.nextPosition(tenantId, datasetId);

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
-import { rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AdaptersRepository } from '../adapters/adapters.repository';
 import { parseSafetensorsHeader, summarizeLora } from '../adapters/safetensors-header';
@@ -16,6 +16,8 @@ import type { AdamWState } from '../engine/training/adamw.optimizer';
 import { CheckpointStore } from '../engine/training/checkpoint.store';
 import { ClaimedFineTune, FineTuneQueue } from '../queue/fine-tune-queue.port';
 import { StoragePort } from '../storage/storage.port';
+import { WebhookEvent } from '../webhooks/webhook-delivery.entity';
+import { WebhookEventsService } from '../webhooks/webhook-events.service';
 import { FineTuneEntity } from './fine-tune.entity';
 import { FineTunesRepository } from './fine-tunes.repository';
 
@@ -37,6 +39,11 @@ export function fineTuneCheckpointDir(dataDir: string, jobId: string): string {
 /** The base model's LoRA-capable layers, as the trainer and the inference pipeline target them. */
 export function loraModuleShapes(model: DiffusionModel): Map<string, ModuleShape> {
   return new Map(attentionProjectionModules(model.unetConfig).map((m) => [m, model.unetParams.get(`${m}.weight`)!.shape as ModuleShape]));
+}
+
+/** Every run of a job writes its adapter here, so a re-run replaces rather than adds a file. */
+function adapterStorageKey(job: Pick<FineTuneEntity, 'id' | 'tenantId'>): string {
+  return `tenants/${job.tenantId}/adapters/ft-${job.id}.safetensors`;
 }
 
 function finiteOrNull(value: number): number | null {
@@ -71,6 +78,7 @@ export class FineTuneJobProcessor {
     private readonly adapters: AdaptersRepository,
     private readonly storage: StoragePort,
     private readonly queue: FineTuneQueue,
+    private readonly webhooks: WebhookEventsService,
     @Inject(APP_CONFIG) private readonly config: RuntimeConfig,
   ) {}
 
@@ -80,9 +88,19 @@ export class FineTuneJobProcessor {
     if (!job) return 'lost';
     if (job.cancelRequested) {
       await this.fineTunes.markCanceled(job.id, workerId, job.step);
+      await this.notify(job.id, 'fine_tune.canceled');
       return 'canceled';
     }
+    // Recorded once per job: a resumed run repeats it and the outbox keeps the first.
+    await this.webhooks.emit(job, 'fine_tune.started');
     this.logger.log(`Fine-tune ${job.id} (${job.method}, ${job.totalSteps} steps) started, attempt ${claim.attempt}`);
+    let resumedFromStep = 0;
+    if (claim.attempt > 1) {
+      // A previous holder killed mid-write left temporary files; this worker holds the job now, so they are orphans.
+      await this.discardPartialWrites(job);
+      resumedFromStep = await this.checkpointStep(job);
+      this.logger.log(`Fine-tune ${job.id} resumes from its checkpoint at step ${resumedFromStep}`);
+    }
 
     const abort = new AbortController();
     let reason: 'cancel' | 'stop' | 'lost' | undefined;
@@ -113,9 +131,10 @@ export class FineTuneJobProcessor {
       if (reason === 'cancel') return await this.endInterrupted(job, workerId, 'cancel', result.steps);
       if (result.canceled) return await this.endInterrupted(job, workerId, 'stop', result.steps);
       const adapterId = await this.registerAdapter(job, result);
-      const metrics = { ...progress.latest(), finalLoss: finiteOrNull(result.metrics.finalLoss), meanLossLast10: finiteOrNull(result.metrics.meanLossLast10), seconds: result.seconds };
+      const metrics = { ...progress.latest(), resumedFromStep, finalLoss: finiteOrNull(result.metrics.finalLoss), meanLossLast10: finiteOrNull(result.metrics.meanLossLast10), seconds: result.seconds };
       if (!(await this.fineTunes.markSucceeded(job.id, workerId, adapterId, result.steps, metrics))) return 'lost';
       this.logger.log(`Fine-tune ${job.id} succeeded in ${result.seconds.toFixed(1)} s: adapter ${adapterId}`);
+      await this.notify(job.id, 'fine_tune.succeeded');
       return 'succeeded';
     } catch (error) {
       await progress.flush().catch(() => undefined);
@@ -124,7 +143,7 @@ export class FineTuneJobProcessor {
       const message = error instanceof JobError ? error.message : `training failed: ${(error as Error)?.message ?? String(error)}`;
       this.logger.error(`Fine-tune ${job.id} failed: ${message}`);
       await rm(join(this.config.dataDir, 'fine-tunes', job.id), { recursive: true, force: true });
-      await this.fineTunes.markFailed(job.id, workerId, message.slice(0, 2000));
+      if (await this.fineTunes.markFailed(job.id, workerId, message.slice(0, 2000))) await this.notify(job.id, 'fine_tune.failed');
       return 'failed';
     } finally {
       clearInterval(heartbeat);
@@ -144,6 +163,7 @@ export class FineTuneJobProcessor {
     // Checkpoints go first: once the row says canceled, nothing of the job is left behind.
     await rm(join(this.config.dataDir, 'fine-tunes', job.id), { recursive: true, force: true });
     if (!(await this.fineTunes.markCanceled(job.id, workerId, step))) return 'lost';
+    await this.notify(job.id, 'fine_tune.canceled');
     this.logger.log(`Fine-tune ${job.id} canceled at step ${step}`);
     return 'canceled';
   }
@@ -219,6 +239,23 @@ export class FineTuneJobProcessor {
     return { adapter, optimizerState };
   }
 
+  /** The step of the job's last complete checkpoint (0: none), from its manifest. */
+  private async checkpointStep(job: FineTuneEntity): Promise<number> {
+    try {
+      const manifest = JSON.parse(await readFile(join(fineTuneCheckpointDir(this.config.dataDir, job.id), 'checkpoint.json'), 'utf8'));
+      return Number.isInteger(manifest.step) ? manifest.step : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  private async discardPartialWrites(job: FineTuneEntity): Promise<void> {
+    const dir = fineTuneCheckpointDir(this.config.dataDir, job.id);
+    const names = await readdir(dir).catch(() => [] as string[]);
+    for (const name of names) if (/\.tmp-\d+-[0-9a-f]+$/.test(name)) await rm(join(dir, name), { force: true });
+    await this.storage.discardPartialWrites(adapterStorageKey(job));
+  }
+
   /** Writes the adapter file (same key on every run of the job) and registers it once. */
   private async registerAdapter(job: FineTuneEntity, result: FineTuneResult): Promise<string> {
     const dataset = job.datasetId ? await this.datasets.findForTenant(job.tenantId, job.datasetId) : null;
@@ -226,7 +263,7 @@ export class FineTuneJobProcessor {
     const adapter = result.adapter;
     adapter.metadata = { ...adapter.metadata, base_model: job.baseModel, fine_tune_id: job.id, name };
     const bytes = serializeLoraAdapter(adapter);
-    const storageKey = `tenants/${job.tenantId}/adapters/ft-${job.id}.safetensors`;
+    const storageKey = adapterStorageKey(job);
     await this.storage.put(storageKey, bytes);
     const header = parseSafetensorsHeader(bytes);
     const summary = summarizeLora(header);
@@ -249,6 +286,12 @@ export class FineTuneJobProcessor {
     return row.id;
   }
 
+  /** Records a state-change webhook with the row as it now is. */
+  async notify(jobId: string, event: WebhookEvent): Promise<void> {
+    const row = await this.fineTunes.findById(jobId);
+    if (row) await this.webhooks.emit(row, event);
+  }
+
   /** Throttled, ordered progress writes: training never waits on the database. */
   private progressWriter(job: FineTuneEntity, workerId: string) {
     let latest: FineTuneProgress | undefined;
@@ -261,10 +304,14 @@ export class FineTuneJobProcessor {
       timer = undefined;
       const p = latest;
       if (!p || p.step === written) return chain;
+      const milestones = WebhookEventsService.milestonesBetween(written, p.step, p.totalSteps);
       written = p.step;
       lastWrite = Date.now();
       chain = chain
         .then(() => this.fineTunes.recordProgress(job.id, workerId, p.step, p.totalSteps, progressMetrics(p)))
+        .then(async () => {
+          for (const milestone of milestones) await this.webhooks.emit({ ...job, step: p.step, totalSteps: p.totalSteps, metrics: progressMetrics(p) }, 'fine_tune.progress', milestone);
+        })
         .catch((error) => this.logger.warn(`progress write failed: ${error}`));
       return chain;
     };

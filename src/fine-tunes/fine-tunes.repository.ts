@@ -46,7 +46,28 @@ export class FineTunesRepository {
     return (result.affected ?? 0) > 0;
   }
 
+  /** Jobs of all tenants by status (operator metrics). */
+  async countAllByStatus(): Promise<Record<string, number>> {
+    const rows: { status: string; count: string | number }[] = await this.fineTunes
+      .createQueryBuilder('job')
+      .select('job.status', 'status')
+      .addSelect('COUNT(*)', 'count')
+      .groupBy('job.status')
+      .getRawMany();
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.count)]));
+  }
+
+  /** Fine-tunes of a tenant that are queued or running (the concurrency quota). */
+  countActiveForTenant(tenantId: string): Promise<number> {
+    return this.fineTunes.count({ where: [{ tenantId, status: 'queued' }, { tenantId, status: 'running' }] });
+  }
+
   // ---- worker side, fenced by the worker id ---------------------------------------------------
+
+  /** The row as it is now, whoever holds it (webhook payloads after a state change). */
+  findById(id: string): Promise<FineTuneEntity | null> {
+    return this.fineTunes.findOne({ where: { id } });
+  }
 
   findHeld(id: string, workerId: string): Promise<FineTuneEntity | null> {
     return this.fineTunes.findOne({ where: { id, workerId, status: 'running' } });

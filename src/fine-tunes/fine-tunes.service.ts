@@ -6,32 +6,15 @@ import { MIN_IMAGES_FOR_FINE_TUNE } from '../datasets/training-image';
 import { DEFAULT_FINE_TUNE_HYPERPARAMETERS, FineTuneHyperparameters, validateHyperparameters } from '../engine/dro/fine-tune.trainer';
 import { DEFAULT_LIST_LIMIT } from '../http/list-query.dto';
 import { DEFAULT_BASE_MODEL, ModelsService } from '../models/models.service';
+import { QuotasService } from '../limits/quotas.service';
 import { FineTuneQueue } from '../queue/fine-tune-queue.port';
+import { WebhookEventsService } from '../webhooks/webhook-events.service';
 import { FineTuneEntity } from './fine-tune.entity';
 import { CreateFineTuneDto, FineTuneDto, FineTuneHyperparametersDto, FineTuneListDto } from './fine-tunes.dto';
 import { FineTunesRepository } from './fine-tunes.repository';
+import { toFineTuneDto } from './fine-tune.mapper';
 
-export function toFineTuneDto(job: FineTuneEntity): FineTuneDto {
-  return {
-    id: job.id,
-    status: job.status,
-    method: job.method,
-    baseModel: job.baseModel,
-    datasetId: job.datasetId,
-    initAdapterId: job.initAdapterId,
-    hyperparameters: job.hyperparameters as unknown as FineTuneHyperparametersDto,
-    progress: { step: job.step, totalSteps: job.totalSteps },
-    metrics: (job.metrics as Record<string, number | null> | null) ?? null,
-    adapterId: job.adapterId,
-    error: job.error,
-    cancelRequested: job.cancelRequested,
-    webhookUrl: job.webhookUrl,
-    attempts: job.attempts,
-    createdAt: job.createdAt.toISOString(),
-    startedAt: job.startedAt?.toISOString() ?? null,
-    finishedAt: job.finishedAt?.toISOString() ?? null,
-  };
-}
+export { toFineTuneDto };
 
 export const TERMINAL_STATUSES = new Set(['succeeded', 'failed', 'canceled']);
 
@@ -43,6 +26,8 @@ export class FineTunesService {
     private readonly adapters: AdaptersRepository,
     private readonly models: ModelsService,
     private readonly queue: FineTuneQueue,
+    private readonly quotas: QuotasService,
+    private readonly webhooks: WebhookEventsService,
   ) {}
 
   /** Validates everything a worker would trip over later, then queues the job. */
@@ -65,6 +50,7 @@ export class FineTunesService {
       if (adapter.rank) hyperparameters.rank = adapter.rank;
       if (adapter.alpha) hyperparameters.alpha = adapter.alpha;
     }
+    await this.quotas.assertFineTuneSlot(tenantId);
     const job = await this.fineTunes.createQueued({
       id: randomUUID(),
       tenantId,
@@ -93,11 +79,13 @@ export class FineTunesService {
     const job = await this.requireFineTune(tenantId, id);
     if (job.status === 'queued' && (await this.fineTunes.cancelQueued(tenantId, id))) {
       await this.queue.remove(id);
+      await this.webhooks.emit(await this.requireFineTune(tenantId, id), 'fine_tune.canceled');
     } else if (!(await this.fineTunes.requestCancel(tenantId, id))) {
       // Neither queued nor running any more (a worker may have just finished it).
       const current = await this.requireFineTune(tenantId, id);
       if (current.status === 'queued' && (await this.fineTunes.cancelQueued(tenantId, id))) {
         await this.queue.remove(id);
+        await this.webhooks.emit(await this.requireFineTune(tenantId, id), 'fine_tune.canceled');
       } else if (TERMINAL_STATUSES.has(current.status)) {
         throw new ConflictException(`Fine-tune ${id} is already ${current.status}`);
       }

@@ -5,8 +5,18 @@ import { InferenceService } from '../inference/inference.service';
 
 interface Waiting {
   request: EngineGenerationRequest;
+  submittedAt: number;
   resolve: (result: EngineGenerationResult & { imageSize: number }) => void;
   reject: (error: Error) => void;
+}
+
+/** One engine call as observers see it (metrics). */
+export interface BatchObservation {
+  requests: number;
+  images: number;
+  /** Per request: from submit to its result (or failure), including the batching wait. */
+  latenciesMs: number[];
+  ok: boolean;
 }
 
 /** Requests for one base model: a window gathers them, and one batch runs at a time. */
@@ -38,6 +48,7 @@ export interface BatchStats {
 export class GenerationBatcher {
   private readonly lanes = new Map<string, Lane>();
   private readonly counters: BatchStats = { engineCalls: 0, requests: 0, images: 0, maxRequestsPerCall: 0, requestsPerCall: {} };
+  private readonly observers = new Set<(batch: BatchObservation) => void>();
 
   constructor(
     private readonly inference: InferenceService,
@@ -51,9 +62,15 @@ export class GenerationBatcher {
       this.lanes.set(model.dir, lane);
     }
     return new Promise((resolve, reject) => {
-      lane!.waiting.push({ request, resolve, reject });
+      lane!.waiting.push({ request, submittedAt: performance.now(), resolve, reject });
       this.schedule(lane!);
     });
+  }
+
+  /** Called after every engine call; returns the unsubscribe function. */
+  observe(listener: (batch: BatchObservation) => void): () => void {
+    this.observers.add(listener);
+    return () => this.observers.delete(listener);
   }
 
   stats(): BatchStats {
@@ -104,13 +121,27 @@ export class GenerationBatcher {
     try {
       const reply = await this.inference.generate(lane.model, batch.map((w) => w.request));
       batch.forEach((w, i) => w.resolve({ ...reply.results[i], imageSize: reply.imageSize }));
+      this.notify(batch, true);
     } catch (error) {
       for (const w of batch) w.reject(error as Error);
+      this.notify(batch, false);
     } finally {
       lane.running = false;
       // Whoever arrived during the batch has waited long enough: they go next, together.
       if (lane.waiting.length > 0) void this.flush(lane);
     }
+  }
+
+  private notify(batch: Waiting[], ok: boolean): void {
+    if (this.observers.size === 0) return;
+    const now = performance.now();
+    const observation: BatchObservation = {
+      requests: batch.length,
+      images: batch.reduce((sum, w) => sum + w.request.numImages, 0),
+      latenciesMs: batch.map((w) => now - w.submittedAt),
+      ok,
+    };
+    for (const listener of this.observers) listener(observation);
   }
 
   private record(batch: Waiting[]): void {

@@ -14,6 +14,7 @@ import { CurrentTenant, TenantContext, TenantScoped } from '../auth/auth.decorat
 import { ErrorResponseDto } from '../http/error-response.dto';
 import { ApiIdParam, IdParam } from '../http/id-param';
 import { ListQueryDto } from '../http/list-query.dto';
+import { RateLimitBucket } from '../limits/rate-limit.decorator';
 import { CreateGenerationDto, GenerationDto, GenerationListDto, ImageQueryDto } from './generations.dto';
 import { GenerationsService } from './generations.service';
 
@@ -28,6 +29,7 @@ export class GenerationsController {
 
   @Post()
   @HttpCode(201)
+  @RateLimitBucket('generations')
   @ApiOperation({
     summary: 'Generate images, optionally in your adapters’ styles',
     description: 'Concurrent requests (any tenants, any adapters) are batched into one engine call; each result depends only on its own request.',

@@ -7,6 +7,7 @@ import { DEFAULT_LIST_LIMIT } from '../http/list-query.dto';
 import type { ModelRef } from '../inference/inference.protocol';
 import { AdapterMismatchError, InferenceService, ModelUnavailableError } from '../inference/inference.service';
 import { DEFAULT_BASE_MODEL, ModelsService } from '../models/models.service';
+import { QuotasService } from '../limits/quotas.service';
 import { StoragePort } from '../storage/storage.port';
 import { GenerationBatcher } from './generation-batcher.service';
 import { CreateGenerationDto, GenerationDto, GenerationListDto, MAX_SEED } from './generations.dto';
@@ -49,11 +50,13 @@ export class GenerationsService {
     private readonly inference: InferenceService,
     private readonly batcher: GenerationBatcher,
     private readonly storage: StoragePort,
+    private readonly quotas: QuotasService,
   ) {}
 
   async createGeneration(tenantId: string, body: CreateGenerationDto): Promise<GenerationDto> {
     const started = Date.now();
     const model = await this.requireModel(body.baseModel);
+    await this.quotas.assertStorageRoom(tenantId, 0);
     const uses = body.adapters ?? [];
     const rows: AdapterEntity[] = [];
     for (const [i, use] of uses.entries()) {

@@ -8,6 +8,7 @@ import { AppModule } from '../app.module';
 import { resolveAdminToken, ResolvedAdminToken } from '../config/admin-token';
 import type { AppConfig } from '../config/app-config';
 import type { RuntimeConfig } from '../config/config.module';
+import { MetricsService } from '../metrics/metrics.service';
 import { buildOpenApiDocument } from '../openapi/openapi-document';
 import { HttpExceptionFilter } from './http-exception.filter';
 import { toHttpError } from './http-error';
@@ -44,6 +45,17 @@ export async function createApp(config: AppConfig): Promise<CreatedApp> {
 
   const http = app.getHttpAdapter().getInstance() as express.Express;
   http.disable('x-powered-by');
+  // First middleware, so every response is timed, errors and rejected requests included.
+  const metrics = app.get(MetricsService);
+  app.use((request: Request, response: Response, next: NextFunction) => {
+    const started = process.hrtime.bigint();
+    response.once('finish', () => {
+      // The route template (`/v1/fine-tunes/:id`), never the raw path: ids would explode the label set.
+      const route = request.route?.path ? `${request.baseUrl ?? ''}${request.route.path}` : 'unmatched';
+      metrics.observeHttp(request.method, route, response.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
+    });
+    next();
+  });
   app.use(express.json({ limit: config.limits.jsonBodyBytes, type: ['application/json', 'application/*+json'] }));
   // Body-parser failures happen before Nest's router, so they get the API's error body here.
   app.use((error: unknown, _request: Request, response: Response, next: NextFunction) => {

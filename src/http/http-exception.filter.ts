@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpStatus, Logger } from '@nestjs/common';
 import type { Response } from 'express';
+import { TooManyRequestsException } from '../limits/too-many-requests.exception';
 import { toHttpError } from './http-error';
 
 @Catch()
@@ -17,6 +18,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
       response.destroy();
       return;
     }
+    if (exception instanceof TooManyRequestsException) response.setHeader('Retry-After', String(exception.retryAfterS));
     response.status(errorBody.statusCode).json(errorBody);
   }
 }

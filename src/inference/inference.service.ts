@@ -81,6 +81,11 @@ export class InferenceService implements OnModuleDestroy {
     return this.call<StatsReply>({ type: 'stats' });
   }
 
+  /** The counters when the thread runs; null before the first generation (metrics must not start it). */
+  async statsIfRunning(): Promise<StatsReply | null> {
+    return this.thread ? this.stats() : null;
+  }
+
   async onModuleDestroy(): Promise<void> {
     const thread = this.thread;
     this.thread = undefined;

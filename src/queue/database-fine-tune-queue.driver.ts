@@ -13,10 +13,12 @@ import { ClaimedFineTune, FineTuneQueue, RecoveredLeases } from './fine-tune-que
 export class DatabaseFineTuneQueue extends FineTuneQueue {
   private readonly events = new EventEmitter();
   private readonly rows: Repository<FineTuneEntity>;
+  private readonly postgres: boolean;
 
   constructor(dataSource: DataSource) {
     super();
     this.rows = dataSource.getRepository(FineTuneEntity);
+    this.postgres = dataSource.options.type === 'postgres';
   }
 
   async enqueue(jobId: string): Promise<void> {
@@ -38,8 +40,10 @@ export class DatabaseFineTuneQueue extends FineTuneQueue {
       .where('queued.status = :queued')
       .orderBy('queued.created_at', 'ASC')
       .addOrderBy('queued.id', 'ASC')
-      .limit(1)
-      .getQuery();
+      .limit(1);
+    // PostgreSQL: concurrent claimers skip a row another one is taking instead of queueing behind its lock
+    // (and then finding it no longer queued), so N workers take N different jobs in one round.
+    if (this.postgres) oldest.setLock('pessimistic_write').setOnLocked('skip_locked');
     const result = await this.rows
       .createQueryBuilder()
       .update(FineTuneEntity)
@@ -51,7 +55,7 @@ export class DatabaseFineTuneQueue extends FineTuneQueue {
         startedAt: () => 'COALESCE(started_at, :now)',
         updatedAt: now,
       })
-      .where(`id = ${oldest}`)
+      .where(`id = ${oldest.getQuery()}`)
       .andWhere('status = :queued')
       .setParameters({ queued: 'queued', now })
       .execute();
@@ -59,6 +63,39 @@ export class DatabaseFineTuneQueue extends FineTuneQueue {
     // A worker runs one job at a time, so its only running row is the one just claimed.
     const claimed = await this.rows.findOne({ where: { workerId, status: 'running' }, order: { updatedAt: 'DESC' } });
     return claimed ? { id: claimed.id, tenantId: claimed.tenantId, attempt: claimed.attempts } : null;
+  }
+
+  /** Claims one particular job if it is waiting (the BullMQ driver learns the id from Redis). */
+  async claimJob(jobId: string, workerId: string, leaseMs: number): Promise<ClaimedFineTune | null> {
+    const now = new Date();
+    const result = await this.rows
+      .createQueryBuilder()
+      .update(FineTuneEntity)
+      .set({
+        status: 'running',
+        workerId,
+        leaseUntil: new Date(now.getTime() + leaseMs),
+        attempts: () => 'attempts + 1',
+        startedAt: () => 'COALESCE(started_at, :now)',
+        updatedAt: now,
+      })
+      .where('id = :id', { id: jobId })
+      .andWhere('status = :queued')
+      .setParameters({ queued: 'queued', now })
+      .execute();
+    if (!result.affected) return null;
+    const claimed = await this.rows.findOneBy({ id: jobId, workerId, status: 'running' });
+    return claimed ? { id: claimed.id, tenantId: claimed.tenantId, attempt: claimed.attempts } : null;
+  }
+
+  /** Ids of queued jobs, oldest first (the BullMQ driver re-delivers those Redis no longer holds). */
+  async queuedIds(limit: number): Promise<string[]> {
+    const rows = await this.rows.find({ select: { id: true }, where: { status: 'queued' }, order: { createdAt: 'ASC', id: 'ASC' }, take: limit });
+    return rows.map((r) => r.id);
+  }
+
+  async complete(): Promise<void> {
+    // The row's status already says the job is done.
   }
 
   async renew(jobId: string, workerId: string, leaseMs: number): Promise<boolean> {

@@ -18,8 +18,9 @@ export interface RecoveredLeases {
 /**
  * Delivery of fine-tune jobs to workers. The job's row (status, progress, result) is the record the
  * API reads; a driver decides how workers find and hold jobs. The embedded driver uses the
- * fine_tunes table itself (atomic claim, leases renewed by heartbeats); a Redis/BullMQ driver can
- * implement the same port for many workers. Abstract class so it doubles as the injection token.
+ * fine_tunes table itself (atomic claim, leases renewed by heartbeats); the BullMQ driver delivers
+ * job ids through Redis (locks, stalled-job recovery) and still records every state change in the row.
+ * Abstract class so it doubles as the injection token.
  */
 export abstract class FineTuneQueue {
   /** Makes a job whose row was just inserted as `queued` available to workers. */
@@ -36,6 +37,10 @@ export abstract class FineTuneQueue {
   abstract recoverExpired(maxAttempts: number): Promise<RecoveredLeases>;
   /** Returns the jobs of a worker known to be dead right away, without waiting for its lease. */
   abstract releaseWorker(workerId: string): Promise<string[]>;
+  /** Ends the delivery of a job this worker is done with, whatever the outcome recorded in its row. */
+  abstract complete(jobId: string, workerId: string): Promise<void>;
+  /** Releases connections (Redis); the embedded driver holds none of its own. */
+  async close(): Promise<void> {}
   /** Subscribes to enqueues made through this instance (lets an embedded worker start at once). */
   abstract onEnqueued(listener: (jobId: string) => void): () => void;
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { StorageNotFoundError, StoragePort, StoredObjectInfo, assertValidKey } from './storage.port';
 
@@ -75,6 +75,16 @@ export class LocalStorageDriver extends StoragePort {
 
   async deletePrefix(prefix: string): Promise<void> {
     await rm(this.pathFor(prefix), { recursive: true, force: true });
+  }
+
+  async discardPartialWrites(key: string): Promise<void> {
+    const path = this.pathFor(key);
+    const prefix = `${basename(path)}.`;
+    const names = await readdir(dirname(path)).catch(() => [] as string[]);
+    // Temp files of put() are `<name>.<12 hex>.tmp`; a process killed before its rename leaves one.
+    for (const name of names) {
+      if (name.startsWith(prefix) && /^\.[0-9a-f]{12}\.tmp$/.test(name.slice(prefix.length - 1))) await rm(join(dirname(path), name), { force: true });
+    }
   }
 
   private pathFor(key: string): string {

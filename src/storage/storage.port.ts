@@ -22,6 +22,8 @@ export abstract class StoragePort {
   abstract delete(key: string): Promise<void>;
   /** Removes every object under `prefix/`. */
   abstract deletePrefix(prefix: string): Promise<void>;
+  /** Removes what a writer killed in the middle of `put(key)` left behind (never the object itself). */
+  abstract discardPartialWrites(key: string): Promise<void>;
 }
 
 export class StorageNotFoundError extends Error {

@@ -9,6 +9,10 @@ export class TenantEntity {
   @Column(NAME_COLUMN)
   name: string;
 
+  /** Signs the tenant's webhooks (HMAC-SHA256); readable by the tenant, rotatable. */
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  webhookSecret: string | null;
+
   @CreateDateColumn()
   createdAt: Date;
 }

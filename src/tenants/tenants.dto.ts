@@ -36,6 +36,12 @@ export class CreatedTenantDto {
     description: 'The tenant API key. Shown only in this response; only its hash is stored.',
   })
   apiKey: string;
+
+  @ApiProperty({
+    example: 'whsec_4f1c0d8e9a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b',
+    description: 'Signs this tenant’s webhooks (X-Saas-Signature). Readable later with GET /v1/webhooks/secret, rotatable.',
+  })
+  webhookSecret: string;
 }
 
 export class TenantListDto {

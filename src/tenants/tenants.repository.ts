@@ -9,7 +9,7 @@ export class TenantsRepository {
   constructor(@InjectRepository(TenantEntity) private readonly tenants: Repository<TenantEntity>) {}
 
   /** Creates the tenant and its first key in one transaction: a tenant never exists without a key. */
-  async createWithKey(tenant: Pick<TenantEntity, 'id' | 'name'>, key: Pick<ApiKeyEntity, 'id' | 'prefix' | 'hash'>): Promise<TenantEntity> {
+  async createWithKey(tenant: Pick<TenantEntity, 'id' | 'name' | 'webhookSecret'>, key: Pick<ApiKeyEntity, 'id' | 'prefix' | 'hash'>): Promise<TenantEntity> {
     return this.tenants.manager.transaction(async (manager) => {
       const saved = await manager.save(TenantEntity, manager.create(TenantEntity, { ...tenant, createdAt: new Date() }));
       await manager.save(ApiKeyEntity, manager.create(ApiKeyEntity, { ...key, tenantId: saved.id, revokedAt: null }));

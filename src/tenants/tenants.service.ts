@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { generateApiKey } from '../auth/api-key';
+import { generateWebhookSecret } from '../webhooks/webhook-signature';
 import { CreatedTenantDto, TenantDto, TenantListDto } from './tenants.dto';
 import { TenantEntity } from './tenant.entity';
 import { TenantsRepository } from './tenants.repository';
@@ -15,8 +16,9 @@ export class TenantsService {
 
   async createTenant(name: string): Promise<CreatedTenantDto> {
     const key = generateApiKey();
-    const tenant = await this.tenants.createWithKey({ id: randomUUID(), name }, { id: randomUUID(), prefix: key.prefix, hash: key.hash });
-    return { id: tenant.id, name: tenant.name, apiKey: key.key };
+    const webhookSecret = generateWebhookSecret();
+    const tenant = await this.tenants.createWithKey({ id: randomUUID(), name, webhookSecret }, { id: randomUUID(), prefix: key.prefix, hash: key.hash });
+    return { id: tenant.id, name: tenant.name, apiKey: key.key, webhookSecret };
   }
 
   async listTenants(): Promise<TenantListDto> {

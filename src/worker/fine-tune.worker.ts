@@ -44,9 +44,17 @@ export class FineTuneWorker {
   async runOnce(): Promise<{ jobId: string; outcome: FineTuneJobOutcome } | null> {
     const recovered = await this.queue.recoverExpired(MAX_FINE_TUNE_ATTEMPTS);
     for (const id of recovered.requeued) this.logger.warn(`Fine-tune ${id}: its worker stopped renewing the lease; back in the queue`);
+    for (const id of recovered.canceled) await this.processor.notify(id, 'fine_tune.canceled');
+    for (const id of recovered.failed) await this.processor.notify(id, 'fine_tune.failed');
     const claim = await this.queue.claim(this.workerId, this.config.worker.leaseMs);
     if (!claim) return null;
-    const outcome = await this.processor.run(claim, this.workerId, this.stopping.signal);
+    let outcome: FineTuneJobOutcome;
+    try {
+      outcome = await this.processor.run(claim, this.workerId, this.stopping.signal);
+    } finally {
+      // A requeued job was handed back already; any other outcome ends this delivery.
+      if (outcome! !== 'requeued') await this.queue.complete(claim.id, this.workerId).catch(() => undefined);
+    }
     return { jobId: claim.id, outcome };
   }
 

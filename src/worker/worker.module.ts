@@ -12,6 +12,7 @@ import { FineTuneJobProcessor } from '../fine-tunes/fine-tune.job';
 import { FineTunesRepository } from '../fine-tunes/fine-tunes.repository';
 import { QueueModule } from '../queue/queue.module';
 import { StorageModule } from '../storage/storage.module';
+import { WebhooksModule } from '../webhooks/webhooks.module';
 import { FineTuneWorker } from './fine-tune.worker';
 
 /** The worker process: the same database, storage and queue as the API, no HTTP. */
@@ -25,6 +26,7 @@ export class WorkerModule {
         DatabaseModule,
         StorageModule,
         QueueModule,
+        WebhooksModule,
         TypeOrmModule.forFeature([FineTuneEntity, DatasetEntity, DatasetImageEntity, AdapterEntity]),
       ],
       providers: [FineTunesRepository, DatasetsRepository, AdaptersRepository, FineTuneJobProcessor, FineTuneWorker],

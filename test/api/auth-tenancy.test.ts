@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
 import { sha256Hex } from '../../src/auth/api-key';
+import { sql } from '../support/test-database';
 import { bearer, createTenant, startTestApp, TEST_ADMIN_TOKEN, TestApp } from '../support/test-app';
 
 const admin: [string, string] = ['Authorization', `Bearer ${TEST_ADMIN_TOKEN}`];
@@ -17,7 +18,7 @@ describe('tenants and authentication', () => {
   it('creates a tenant with the admin token and shows the key once', async () => {
     const res = await t.http().post('/v1/tenants').set(...admin).send({ name: '  Acme Studio  ' });
     assert.equal(res.status, 201);
-    assert.deepEqual(Object.keys(res.body).sort(), ['apiKey', 'id', 'name']);
+    assert.deepEqual(Object.keys(res.body).sort(), ['apiKey', 'id', 'name', 'webhookSecret']);
     assert.equal(res.body.name, 'Acme Studio');
     assert.match(res.body.id, /^[0-9a-f-]{36}$/);
     assert.match(res.body.apiKey, /^sk_[A-Za-z0-9]{12}_[A-Za-z0-9_-]{43}$/);
@@ -27,16 +28,17 @@ describe('tenants and authentication', () => {
     const listed = list.body.data.find((x: { id: string }) => x.id === res.body.id);
     assert.equal(listed.name, 'Acme Studio');
     assert.equal(listed.apiKey, undefined);
+    assert.equal(listed.webhookSecret, undefined);
     assert.ok(!JSON.stringify(list.body).includes(res.body.apiKey));
   });
 
   it('stores only a SHA-256 hash of the key', async () => {
     const { id, apiKey } = await createTenant(t, 'Hashed');
-    const rows = await t.app.get(DataSource).query('SELECT prefix, hash FROM api_keys WHERE tenant_id = ?', [id]);
+    const rows = await sql(t.app.get(DataSource), 'SELECT prefix, hash FROM api_keys WHERE tenant_id = ?', [id]);
     assert.equal(rows.length, 1);
     assert.equal(rows[0].hash, sha256Hex(apiKey));
     assert.ok(apiKey.startsWith(`sk_${rows[0].prefix}_`));
-    const dump = JSON.stringify(await t.app.get(DataSource).query('SELECT * FROM api_keys'));
+    const dump = JSON.stringify(await sql(t.app.get(DataSource), 'SELECT * FROM api_keys'));
     assert.ok(!dump.includes(apiKey.split('_').pop()!));
   });
 

@@ -4,7 +4,16 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { resolveAdminToken } from '../../src/config/admin-token';
-import { ConfigError, DEFAULT_GENERATION_CONFIG, DEFAULT_LIMITS, DEFAULT_WORKER_CONFIG, loadConfig, MB } from '../../src/config/app-config';
+import {
+  ConfigError,
+  DEFAULT_GENERATION_CONFIG,
+  DEFAULT_LIMITS,
+  DEFAULT_TENANT_LIMITS,
+  DEFAULT_WEBHOOK_CONFIG,
+  DEFAULT_WORKER_CONFIG,
+  loadConfig,
+  MB,
+} from '../../src/config/app-config';
 import { buildDataSourceOptions } from '../../src/database/data-source-options';
 
 describe('configuration', () => {
@@ -74,6 +83,34 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ EMBEDDED_WORKER: 'maybe', GENERATION_BATCH_MAX_IMAGES: '0', WORKER_LEASE_S: '1' }), (error: unknown) => {
       const text = (error as ConfigError).problems.join('\n');
       for (const name of ['EMBEDDED_WORKER', 'GENERATION_BATCH_MAX_IMAGES', 'WORKER_LEASE_S']) assert.match(text, new RegExp(name));
+      return true;
+    });
+  });
+
+  it('configures scale-out, metrics, rate limits, quotas and webhooks', () => {
+    const defaults = loadConfig({});
+    assert.deepEqual([defaults.redisUrl, defaults.metricsToken], [undefined, undefined]);
+    assert.deepEqual(defaults.tenantLimits, DEFAULT_TENANT_LIMITS);
+    assert.deepEqual(defaults.webhooks, DEFAULT_WEBHOOK_CONFIG);
+    const custom = loadConfig({
+      REDIS_URL: 'redis://cache:6379/2',
+      METRICS_TOKEN: 'scrape-me',
+      RATE_LIMIT_PER_MINUTE: '0',
+      GENERATION_RATE_LIMIT_PER_MINUTE: '5',
+      QUOTA_CONCURRENT_FINE_TUNES: '3',
+      QUOTA_IMAGES_PER_DATASET: '50',
+      QUOTA_STORAGE_MB: '100',
+      WEBHOOK_TIMEOUT_MS: '1000',
+      WEBHOOK_MAX_ATTEMPTS: '3',
+      WEBHOOK_BACKOFF_MS: '500',
+    });
+    assert.equal(custom.redisUrl, 'redis://cache:6379/2');
+    assert.equal(custom.metricsToken, 'scrape-me');
+    assert.deepEqual(custom.tenantLimits, { ratePerMinute: 0, generationsPerMinute: 5, concurrentFineTunes: 3, imagesPerDataset: 50, storageBytes: 100 * MB });
+    assert.deepEqual(custom.webhooks, { ...DEFAULT_WEBHOOK_CONFIG, timeoutMs: 1000, maxAttempts: 3, backoffMs: 500 });
+    assert.throws(() => loadConfig({ REDIS_URL: 'http://cache', RATE_LIMIT_PER_MINUTE: '-1', WEBHOOK_MAX_ATTEMPTS: '0' }), (error: unknown) => {
+      const text = (error as ConfigError).problems.join('\n');
+      for (const name of ['REDIS_URL', 'RATE_LIMIT_PER_MINUTE', 'WEBHOOK_MAX_ATTEMPTS']) assert.match(text, new RegExp(name));
       return true;
     });
   });

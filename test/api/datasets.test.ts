@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import { DataSource } from 'typeorm';
 import { StoragePort } from '../../src/storage/storage.port';
 import { gif, jpeg, png, webp } from '../support/images';
+import { sql } from '../support/test-database';
 import { bearer, createTenant, startTestApp, TestApp } from '../support/test-app';
 
 describe('datasets', () => {
@@ -79,7 +80,7 @@ describe('datasets', () => {
     assert.ok(detail.body.report.notes.some((n: string) => /2 image\(s\) have no caption/.test(n)));
 
     // The training copy is a 64×64 RGB PNG with the transparent pixels flattened onto white.
-    const row = (await t.app.get(DataSource).query('SELECT training_key, original_key FROM dataset_images WHERE filename = ?', ['clear.png']))[0];
+    const row = (await sql(t.app.get(DataSource), 'SELECT training_key, original_key FROM dataset_images WHERE filename = ?', ['clear.png']))[0];
     const storage = t.app.get(StoragePort);
     const training = await storage.get(row.training_key);
     const meta = await sharp(training).metadata();
@@ -194,7 +195,7 @@ describe('datasets', () => {
   it('deletes the stored files with the dataset', async () => {
     const id = await newDataset();
     await t.http().post(`/v1/datasets/${id}/images`).set(...bearer(key)).attach('images', await png(32, 32, undefined, 30), 'a.png');
-    const rows = await t.app.get(DataSource).query('SELECT original_key, training_key FROM dataset_images WHERE dataset_id = ?', [id]);
+    const rows = await sql(t.app.get(DataSource), 'SELECT original_key, training_key FROM dataset_images WHERE dataset_id = ?', [id]);
     assert.equal(rows.length, 1);
     const storage = t.app.get(StoragePort);
     assert.equal(await storage.exists(rows[0].training_key), true);
@@ -202,23 +203,24 @@ describe('datasets', () => {
     assert.equal(await storage.exists(rows[0].training_key), false);
     assert.equal(await storage.exists(rows[0].original_key), false);
     assert.equal(existsSync(join(t.dataDir, 'objects', 'tenants')), true);
-    assert.deepEqual(await t.app.get(DataSource).query('SELECT id FROM dataset_images WHERE dataset_id = ?', [id]), []);
+    assert.deepEqual(await sql(t.app.get(DataSource), 'SELECT id FROM dataset_images WHERE dataset_id = ?', [id]), []);
   });
 
   it('refuses to delete a dataset a queued fine-tune still needs', async () => {
     const id = await newDataset();
     const ds = t.app.get(DataSource);
-    const [{ tenant_id: tenantId }] = await ds.query('SELECT tenant_id FROM datasets WHERE id = ?', [id]);
-    await ds.query(
+    const [{ tenant_id: tenantId }] = await sql(ds, 'SELECT tenant_id FROM datasets WHERE id = ?', [id]);
+    await sql(
+      ds,
       `INSERT INTO fine_tunes (id, tenant_id, dataset_id, base_model, method, status, hyperparameters) VALUES (?, ?, ?, 'base', 'dro', 'queued', '{}')`,
       ['11111111-2222-4333-8444-555555555555', tenantId, id],
     );
     const res = await t.http().delete(`/v1/datasets/${id}`).set(...bearer(key));
     assert.equal(res.status, 409);
     assert.match(res.body.message, /fine-tune/);
-    await ds.query(`UPDATE fine_tunes SET status = 'succeeded' WHERE id = ?`, ['11111111-2222-4333-8444-555555555555']);
+    await sql(ds, `UPDATE fine_tunes SET status = 'succeeded' WHERE id = ?`, ['11111111-2222-4333-8444-555555555555']);
     assert.equal((await t.http().delete(`/v1/datasets/${id}`).set(...bearer(key))).status, 204);
-    const [job] = await ds.query('SELECT dataset_id FROM fine_tunes WHERE id = ?', ['11111111-2222-4333-8444-555555555555']);
+    const [job] = await sql(ds, 'SELECT dataset_id FROM fine_tunes WHERE id = ?', ['11111111-2222-4333-8444-555555555555']);
     assert.equal(job.dataset_id, null);
   });
 });

@@ -10,10 +10,12 @@ import { buildDataSourceOptions } from '../../src/database/data-source-options';
 import { FineTuneEntity } from '../../src/fine-tunes/fine-tune.entity';
 import { DatabaseFineTuneQueue } from '../../src/queue/database-fine-tune-queue.driver';
 import { MAX_FINE_TUNE_ATTEMPTS } from '../../src/queue/fine-tune-queue.port';
+import { createTestDatabase, sql, TestDatabase } from '../support/test-database';
 
-/** Two connections to one SQLite file stand for two worker processes. */
+/** Two connections to one database (SQLite file, or PostgreSQL in its tier) stand for two worker processes. */
 describe('embedded fine-tune queue', () => {
   let dir: string;
+  let database: TestDatabase;
   let a: DataSource;
   let b: DataSource;
   let queueA: DatabaseFineTuneQueue;
@@ -35,10 +37,11 @@ describe('embedded fine-tune queue', () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'saas-queue-'));
-    const options = { ...buildDataSourceOptions({ type: 'sqlite', path: join(dir, 'saas.sqlite') }), logging: false as const };
+    database = await createTestDatabase(dir);
+    const options = { ...buildDataSourceOptions(database.config), logging: false as const };
     a = await new DataSource(options).initialize();
     b = await new DataSource({ ...options, migrationsRun: false }).initialize();
-    await a.query(`INSERT INTO tenants (id, name) VALUES (?, 'T')`, [tenantId]);
+    await sql(a, `INSERT INTO tenants (id, name) VALUES (?, 'T')`, [tenantId]);
     queueA = new DatabaseFineTuneQueue(a);
     queueB = new DatabaseFineTuneQueue(b);
   });
@@ -46,6 +49,7 @@ describe('embedded fine-tune queue', () => {
   after(async () => {
     await a.destroy();
     await b.destroy();
+    await database.drop();
     rmSync(dir, { recursive: true, force: true });
   });
 

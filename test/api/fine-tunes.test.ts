@@ -11,6 +11,7 @@ import { png } from '../support/images';
 import { startInProcessWorker } from '../support/in-process-worker';
 import { readSse, waitFor } from '../support/sse';
 import { tinyLora, writeTinyModel } from '../support/tiny-model';
+import { sql } from '../support/test-database';
 import { bearer, createTenant, startTestApp, TestApp } from '../support/test-app';
 
 /** A DRO budget the tiny model trains in well under a second. */
@@ -193,7 +194,7 @@ describe('fine-tunes', () => {
       const dataSource = t.app.get(DataSource);
       const adapterBefore = (await t.http().get(`/v1/adapters/${adapterId}`).set(...bearer(key))).body;
       // As if the worker died after writing the adapter but before recording success.
-      await dataSource.query(`UPDATE fine_tunes SET status = 'queued', adapter_id = NULL, finished_at = NULL WHERE id = ?`, [jobId]);
+      await sql(dataSource, `UPDATE fine_tunes SET status = 'queued', adapter_id = NULL, finished_at = NULL WHERE id = ?`, [jobId]);
       const worker = await startInProcessWorker(t.config);
       try {
         assert.deepEqual(await worker.worker.runOnce(), { jobId, outcome: 'succeeded' });
@@ -203,7 +204,7 @@ describe('fine-tunes', () => {
       assert.deepEqual(worker.recordedSteps, [], 'resumed from the final checkpoint: nothing left to train');
       const job = await get(jobId);
       assert.deepEqual([job.status, job.adapterId, job.attempts], ['succeeded', adapterId, 2]);
-      const rows = await dataSource.query(`SELECT id, sha256 FROM adapters WHERE fine_tune_id = ?`, [jobId]);
+      const rows = await sql(dataSource, `SELECT id, sha256 FROM adapters WHERE fine_tune_id = ?`, [jobId]);
       assert.deepEqual(rows, [{ id: adapterId, sha256: adapterBefore.sha256 }]);
     });
 
@@ -223,7 +224,7 @@ describe('fine-tunes', () => {
         assert.equal(ended.status, 'canceled');
         assert.equal(ended.adapterId, null);
         assert.ok(ended.progress.step < 5000);
-        const adapters = await t.app.get(DataSource).query(`SELECT id FROM adapters WHERE fine_tune_id = ?`, [job.id]);
+        const adapters = await sql(t.app.get(DataSource), `SELECT id FROM adapters WHERE fine_tune_id = ?`, [job.id]);
         assert.deepEqual(adapters, []);
         assert.equal(existsSync(join(t.dataDir, 'fine-tunes', job.id)), false, 'checkpoints of a canceled job are removed');
       } finally {

@@ -8,19 +8,33 @@ import { DataSource } from 'typeorm';
 import { buildDataSourceOptions } from '../../src/database/data-source-options';
 import { ENTITIES } from '../../src/database/entities';
 import { MIGRATIONS } from '../../src/database/migrations';
+import { createTestDatabase, TestDatabase, testDatabaseKind } from '../support/test-database';
 
-describe('database migrations', () => {
+const postgres = testDatabaseKind() === 'postgres';
+
+/** Tables of the schema, minus the migrations bookkeeping. */
+async function tableNames(dataSource: DataSource): Promise<string[]> {
+  const rows = postgres
+    ? await dataSource.query(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public'`)
+    : await dataSource.query(`SELECT name FROM sqlite_master WHERE type = 'table'`);
+  return rows.map((r: { name: string }) => r.name).filter((t: string) => t !== 'migrations' && t !== 'sqlite_sequence');
+}
+
+describe(`database migrations (${testDatabaseKind()})`, () => {
   let dir: string;
+  let database: TestDatabase;
   let dataSource: DataSource;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'saas-migrations-'));
-    dataSource = new DataSource({ ...buildDataSourceOptions({ type: 'sqlite', path: join(dir, 'saas.sqlite') }), logging: false });
+    database = await createTestDatabase(dir);
+    dataSource = new DataSource({ ...buildDataSourceOptions(database.config), logging: false });
     await dataSource.initialize();
   });
 
   after(async () => {
     await dataSource?.destroy();
+    await database?.drop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -32,24 +46,23 @@ describe('database migrations', () => {
   });
 
   it('creates a table for every entity', async () => {
-    const tables = (await dataSource.query(`SELECT name FROM sqlite_master WHERE type = 'table'`)).map((r: { name: string }) => r.name);
+    const tables = await tableNames(dataSource);
     for (const entity of ENTITIES) {
       assert.ok(tables.includes(dataSource.getMetadata(entity).tableName), `missing table for ${entity.name}`);
     }
   });
 
-  it('uses WAL journaling and enforces foreign keys', async () => {
-    assert.deepEqual(await dataSource.query('PRAGMA journal_mode'), [{ journal_mode: 'wal' }]);
+  it('uses WAL journaling (SQLite) and enforces foreign keys', async () => {
+    if (!postgres) assert.deepEqual(await dataSource.query('PRAGMA journal_mode'), [{ journal_mode: 'wal' }]);
     await assert.rejects(
       dataSource.query(`INSERT INTO datasets (id, tenant_id, name) VALUES ('d1', 'no-such-tenant', 'x')`),
-      /FOREIGN KEY constraint failed/,
+      postgres ? /violates foreign key constraint/ : /FOREIGN KEY constraint failed/,
     );
   });
 
   it('reverts cleanly', async () => {
     for (let i = 0; i < MIGRATIONS.length; i++) await dataSource.undoLastMigration();
-    const tables = (await dataSource.query(`SELECT name FROM sqlite_master WHERE type = 'table'`)).map((r: { name: string }) => r.name);
-    assert.deepEqual(tables.filter((t: string) => t !== 'migrations' && t !== 'sqlite_sequence'), []);
+    assert.deepEqual(await tableNames(dataSource), []);
     await dataSource.runMigrations();
     assert.deepEqual((await dataSource.driver.createSchemaBuilder().log()).upQueries, []);
   });

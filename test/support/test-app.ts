@@ -9,11 +9,15 @@ import {
   AppLimits,
   DEFAULT_GENERATION_CONFIG,
   DEFAULT_LIMITS,
+  DEFAULT_WEBHOOK_CONFIG,
   DEFAULT_WORKER_CONFIG,
   GenerationConfig,
+  LimitsConfig,
+  WebhookConfig,
   WorkerConfig,
 } from '../../src/config/app-config';
 import { createApp } from '../../src/http/create-app';
+import { createTestDatabase } from './test-database';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
@@ -33,21 +37,36 @@ export interface TestAppOptions {
   adminToken?: string | undefined;
   worker?: Partial<WorkerConfig>;
   generation?: Partial<GenerationConfig>;
+  /** Tests that are not about limits get none, so they never trip over them. */
+  tenantLimits?: Partial<LimitsConfig>;
+  webhooks?: Partial<WebhookConfig>;
+  redisUrl?: string;
+  metricsToken?: string;
 }
 
-/** A real app on SQLite in a temp folder, listening on loopback with an ephemeral port. */
+const NO_TENANT_LIMITS: LimitsConfig = { ratePerMinute: 0, generationsPerMinute: 0, concurrentFineTunes: 0, imagesPerDataset: 0, storageBytes: 0 };
+
+/**
+ * A real app on SQLite in a temp folder (or a fresh PostgreSQL database in the PostgreSQL tier),
+ * listening on loopback with an ephemeral port.
+ */
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const root = mkdtempSync(join(tmpdir(), 'saas-test-'));
   const dataDir = join(root, 'data');
   const modelsDir = options.modelsDir ?? join(root, 'models');
+  const database = await createTestDatabase(dataDir);
   const config: AppConfig = {
     port: 0,
     host: '127.0.0.1',
     dataDir,
     modelsDir,
     adminToken: 'adminToken' in options ? options.adminToken : TEST_ADMIN_TOKEN,
-    database: { type: 'sqlite', path: join(dataDir, 'saas.sqlite') },
+    database: database.config,
+    redisUrl: options.redisUrl,
+    metricsToken: options.metricsToken,
     limits: { ...DEFAULT_LIMITS, ...options.limits },
+    tenantLimits: { ...NO_TENANT_LIMITS, ...options.tenantLimits },
+    webhooks: { ...DEFAULT_WEBHOOK_CONFIG, ...options.webhooks },
     // Tests drive a worker in-process when they need one; the app never forks here.
     worker: { ...DEFAULT_WORKER_CONFIG, embedded: false, ...options.worker },
     generation: { ...DEFAULT_GENERATION_CONFIG, ...options.generation },
@@ -66,6 +85,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     http: () => request(baseUrl),
     close: async () => {
       await app.close();
+      await database.drop();
       rmSync(root, { recursive: true, force: true });
     },
   };

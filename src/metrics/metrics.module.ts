@@ -1,0 +1,14 @@
+import { Global, Module } from '@nestjs/common';
+import { FineTunesModule } from '../fine-tunes/fine-tunes.module';
+import { GenerationsModule } from '../generations/generations.module';
+import { MetricsController } from './metrics.controller';
+import { MetricsService } from './metrics.service';
+
+@Global()
+@Module({
+  imports: [FineTunesModule, GenerationsModule],
+  controllers: [MetricsController],
+  providers: [MetricsService],
+  exports: [MetricsService],
+})
+export class MetricsModule {}

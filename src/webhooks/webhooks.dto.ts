@@ -1,0 +1,49 @@
+import { ApiProperty } from '@nestjs/swagger';
+
+export class WebhookDeliveryDto {
+  @ApiProperty({ format: 'uuid', description: 'Also sent as X-Saas-Delivery and as the body’s id.' })
+  id: string;
+
+  @ApiProperty({ enum: ['fine_tune.started', 'fine_tune.progress', 'fine_tune.succeeded', 'fine_tune.failed', 'fine_tune.canceled'] })
+  event: string;
+
+  @ApiProperty({ example: 'fine_tune.progress:50', description: 'The event, with the milestone for progress events.' })
+  eventKey: string;
+
+  @ApiProperty({ example: 'https://hooks.example.com/saas' })
+  url: string;
+
+  @ApiProperty({ enum: ['pending', 'delivered', 'failed'], description: 'pending: not yet delivered, retries scheduled; failed: attempts exhausted.' })
+  status: string;
+
+  @ApiProperty({ example: 1 })
+  attempts: number;
+
+  @ApiProperty({ nullable: true, type: Number, example: 200, description: 'HTTP status of the last attempt (null: no answer).' })
+  lastStatusCode: number | null;
+
+  @ApiProperty({ nullable: true, type: String, example: null })
+  lastError: string | null;
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt: string;
+
+  @ApiProperty({ format: 'date-time', description: 'When the next attempt is due (pending deliveries).' })
+  nextAttemptAt: string;
+
+  @ApiProperty({ nullable: true, type: String, format: 'date-time' })
+  deliveredAt: string | null;
+}
+
+export class WebhookDeliveryListDto {
+  @ApiProperty({ type: [WebhookDeliveryDto] })
+  data: WebhookDeliveryDto[];
+}
+
+export class WebhookSecretDto {
+  @ApiProperty({
+    example: 'whsec_4f1c0d8e9a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b',
+    description: 'HMAC-SHA256 key of X-Saas-Signature: sha256=hex(HMAC(secret, "<X-Saas-Timestamp>.<body>")).',
+  })
+  webhookSecret: string;
+}
