@@ -324,10 +324,15 @@ export class OnnxGraphOps implements Ops<Sym> {
     });
   }
 
-  /** dL/dW by im2col: k² strided slices of the padded input, then one GEMM against the output gradient. */
+  /**
+   * dL/dW by im2col: k² strided slices of the padded input, then one GEMM against the output gradient.
+   * The input is moved to channel-major order once, before slicing, so the k²-times larger column
+   * matrix is built directly in the [Cin·k², N·HW] layout the GEMM needs.
+   */
   private convWeightGrad(x: Sym, g: Sym, k: number, stride: number, pad: number, cin: number, cout: number, ho: number, wo: number): Sym {
     const [, , h, wd] = x.shape;
-    const xp = pad > 0 ? this.emit('Pad', [x, this.ints([0, 0, pad, pad, 0, 0, pad, pad])], {}, [-1, cin, h + 2 * pad, wd + 2 * pad]) : x;
+    const xc = this.emit('Transpose', [x], { perm: attr.ints([1, 0, 2, 3]) }, [cin, -1, h, wd]);
+    const xp = pad > 0 ? this.emit('Pad', [xc, this.ints([0, 0, pad, pad, 0, 0, pad, pad])], {}, [cin, -1, h + 2 * pad, wd + 2 * pad]) : xc;
     const cols: Sym[] = [];
     for (let i = 0; i < k; i++) {
       for (let j = 0; j < k; j++) {
@@ -335,17 +340,15 @@ export class OnnxGraphOps implements Ops<Sym> {
           'Slice',
           [xp, this.ints([i, j]), this.ints([i + stride * (ho - 1) + 1, j + stride * (wo - 1) + 1]), this.ints([2, 3]), this.ints([stride, stride])],
           {},
-          [-1, cin, ho, wo],
+          [cin, -1, ho, wo],
         );
-        cols.push(this.emit('Reshape', [sl, this.ints([-1, cin, 1, ho * wo])], {}, [-1, cin, 1, ho * wo]));
+        cols.push(this.emit('Reshape', [sl, this.ints([cin, 1, -1])], {}, [cin, 1, -1]));
       }
     }
-    const stacked = cols.length === 1 ? cols[0] : this.emit('Concat', cols, { axis: attr.int(2) }, [-1, cin, k * k, ho * wo]);
-    // [N, Cin·k², HW] → [Cin·k², N·HW]
-    const c3 = this.emit('Reshape', [stacked, this.ints([-1, cin * k * k, ho * wo])], {}, [-1, cin * k * k, ho * wo]);
-    const c2 = this.emit('Reshape', [this.emit('Transpose', [c3], { perm: attr.ints([1, 0, 2]) }, [cin * k * k, -1, ho * wo]), this.ints([cin * k * k, -1])], {}, [cin * k * k, -1]);
-    const g3 = this.emit('Reshape', [g, this.ints([-1, cout, ho * wo])], {}, [-1, cout, ho * wo]);
-    const g2 = this.emit('Reshape', [this.emit('Transpose', [g3], { perm: attr.ints([1, 0, 2]) }, [cout, -1, ho * wo]), this.ints([cout, -1])], {}, [cout, -1]);
+    const stacked = cols.length === 1 ? cols[0] : this.emit('Concat', cols, { axis: attr.int(1) }, [cin, k * k, -1]);
+    const c2 = this.emit('Reshape', [stacked, this.ints([cin * k * k, -1])], {}, [cin * k * k, -1]);
+    const gc = this.emit('Transpose', [g], { perm: attr.ints([1, 0, 2, 3]) }, [cout, -1, ho, wo]);
+    const g2 = this.emit('Reshape', [gc, this.ints([cout, -1])], {}, [cout, -1]);
     const gw = this.emit('Gemm', [g2, c2], { transB: attr.int(1) }, [cout, cin * k * k]);
     return this.emit('Reshape', [gw, this.ints([cout, cin, k, k])], {}, [cout, cin, k, k]);
   }
