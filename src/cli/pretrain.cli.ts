@@ -7,6 +7,8 @@ import { pretrain } from '../engine/training/pretrain.trainer';
 import { ProgressBar, formatDuration } from '../engine/training/progress-reporter';
 import { loadDiffusionModel } from '../engine/models/diffusion-model';
 import { writeFileAtomic } from '../engine/io/atomic-write';
+import { CheckpointStore } from '../engine/training/checkpoint.store';
+import * as fsp from 'fs/promises';
 
 /**
  * npm run pretrain -- [--out models/emoji-base] [--steps 12000] [--batch 64] [--resume]
@@ -36,13 +38,18 @@ runCli(async () => {
   });
   const conceptsById = new Map(catalog.concepts.map((c) => [c.id, c]));
   const model = createEmojiBaseModel(captionVocabulary(train));
-  if (resume) {
-    // The vocabulary and configs are part of the checkpointed model: keep the saved ones.
-    try {
-      const saved = await loadDiffusionModel(out);
-      Object.assign(model, { tokenizer: saved.tokenizer, tokenizerFiles: saved.tokenizerFiles, textConfig: saved.textConfig, unetConfig: saved.unetConfig });
-    } catch {
-      // nothing saved yet: start from the recipe
+  let startFrom: { step: number; trainSeconds: number } | undefined;
+  const exported = await fsp.access(path.join(out, 'model_index.json')).then(() => true, () => false);
+  if (resume && exported) {
+    // The vocabulary and configs are part of the trained model: keep the saved ones.
+    const saved = await loadDiffusionModel(out);
+    Object.assign(model, { tokenizer: saved.tokenizer, tokenizerFiles: saved.tokenizerFiles, textConfig: saved.textConfig, unetConfig: saved.unetConfig });
+    if (!(await new CheckpointStore(checkpointDir).load())) {
+      // No checkpoint on this machine: continue from the exported (EMA) weights and the logged step.
+      const log = JSON.parse(await fsp.readFile(path.join(out, 'training_log.json'), 'utf8')) as { steps: number; trainHours: number };
+      Object.assign(model, { unetParams: saved.unetParams, textParams: saved.textParams });
+      startFrom = { step: log.steps, trainSeconds: log.trainHours * 3600 };
+      console.error(`no checkpoint in ${checkpointDir}: continuing from the exported weights at step ${log.steps}`);
     }
   }
   console.error(`pretraining ${path.relative(process.cwd(), out)}: ${dataset.count} images (${train.length} concepts × ${BASE_TRAINING_STYLES.join('+')}), ${steps} steps × batch ${batchSize}${resume ? ', resuming' : ''}`);
@@ -69,6 +76,7 @@ runCli(async () => {
     seed,
     checkpointEverySteps: checkpointEvery,
     resume,
+    startFrom,
     intraOpThreads: threads ? Number(threads) : undefined,
     signal: ac.signal,
     onProgress: (p) =>

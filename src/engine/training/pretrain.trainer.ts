@@ -38,6 +38,11 @@ export interface PretrainOptions {
   seed: number;
   checkpointEverySteps: number;
   resume: boolean;
+  /**
+   * Where the schedule stands when the model's weights come from an exported folder rather than a
+   * checkpoint (a new machine without the checkpoint: optimizer moments restart, the schedule does not).
+   */
+  startFrom?: { step: number; trainSeconds: number };
   intraOpThreads?: number;
   signal?: AbortSignal;
   onProgress?: (p: PretrainProgress) => void;
@@ -98,6 +103,10 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   let step = 0;
   let trainSeconds = 0;
 
+  if (o.startFrom) {
+    step = o.startFrom.step;
+    trainSeconds = o.startFrom.trainSeconds;
+  }
   if (o.resume) {
     const ck = await store.load();
     if (ck) {
