@@ -10,6 +10,7 @@ import { writeLoraFile } from '../engine/lora/lora-file';
 import {
   brandDemonstrations,
   casesFor,
+  casesForEachStyle,
   DEFAULT_EVAL_SAMPLING,
   evaluationSets,
   generateCases,
@@ -18,9 +19,10 @@ import {
   writeGrid,
 } from '../engine/eval/style-evaluation';
 import { ProgressBar } from '../engine/training/progress-reporter';
+import { writeEmojiBaseModelCard } from '../engine/training/emoji-base.model-card';
 
 /**
- * npm run eval -- --json [--base-only] [--model DIR] [--out-dir eval-output] [--base-prompts 64]
+ * npm run eval -- --json [--base-only] [--model-card] [--model DIR] [--out-dir eval-output] [--base-prompts 64]
  *   [--held-out-prompts 24] [--seeds 2] [--brand-images 48] [--steps N (fine-tune budget)]
  * Scores generated images with the project's emoji scorer. Base: concept top-5 and style accuracy on
  * training-concept prompts. Full: trains SFT and DRO adapters on OpenMoji brand images and compares
@@ -38,6 +40,7 @@ runCli(async () => {
   const brandImages = args.number('brand-images', 48);
   const ftSteps = args.optionalString('steps');
   const threads = args.optionalString('threads');
+  const modelCard = args.flag('model-card');
   args.rejectUnknown();
   const log = (m: string) => {
     if (!json) console.error(m);
@@ -58,8 +61,16 @@ runCli(async () => {
   const baseScores = await scorer.scoreBatch(baseImages, size);
   const base = summarize(baseCases, baseScores);
   await writeGrid(path.join(outDir, 'base-samples.png'), baseImages.slice(0, Math.min(baseImages.length, 64)), size, 2 * seeds.length);
-  const commonCases = casesFor(sets.common, ['noto', 'twemoji'], seeds);
-  await writeGrid(path.join(outDir, 'base-common-prompts.png'), await generateCases(pipeline, commonCases, null), size, 2 * seeds.length);
+  const commonCases = casesForEachStyle(sets.common, ['noto', 'twemoji'], seeds);
+  const commonImages = await generateCases(pipeline, commonCases, null);
+  await writeGrid(path.join(outDir, 'base-common-prompts.png'), commonImages, size, 2 * seeds.length);
+  if (modelCard) {
+    // The bundled model's card records its sample grid and these scores.
+    const log = JSON.parse(await fsp.readFile(path.join(modelDir, 'training_log.json'), 'utf8').catch(() => '{}')) as { steps?: number };
+    await writeGrid(path.join(modelDir, 'samples.png'), commonImages, size, 2 * seeds.length);
+    await fsp.writeFile(path.join(modelDir, 'eval.json'), JSON.stringify({ base: { conceptTop5: base.conceptTop5, styleAccuracy: base.styleAccuracy, prompts: baseCases.length }, measuredAtStep: log.steps }, null, 2));
+    await writeEmojiBaseModelCard(modelDir);
+  }
 
   const result: Record<string, unknown> = {
     model: path.basename(modelDir),

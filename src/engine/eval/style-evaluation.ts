@@ -45,6 +45,11 @@ export function casesFor(concepts: readonly EmojiConcept[], styles: readonly Emo
   return cases;
 }
 
+/** Every concept in every style, seeds innermost: one grid row per concept. */
+export function casesForEachStyle(concepts: readonly EmojiConcept[], styles: readonly EmojiStyle[], seeds: readonly number[]): EvalCase[] {
+  return concepts.flatMap((concept) => styles.flatMap((style) => seeds.map((seed) => ({ concept, style, prompt: captionFor(concept, style), seed }))));
+}
+
 /** Generates one image per case (batched), in case order. */
 export async function generateCases(pipeline: TextToImagePipeline, cases: readonly EvalCase[], adapter: LoraAdapter | null, s: SamplingSettings = DEFAULT_EVAL_SAMPLING): Promise<Float32Array[]> {
   const out: Float32Array[] = [];
