@@ -21,10 +21,13 @@ async function readJson(path: string): Promise<Record<string, unknown> | null> {
 }
 
 /**
- * Pixel side of the generated images: the UNet's `sample_size`, times the VAE's downsampling for
- * latent models (2^(blocks-1), as diffusers computes `vae_scale_factor`).
+ * Pixel side of the generated images: the engine's recorded sample space for pixel-space models that
+ * fold patches into channels, else the UNet's `sample_size` times the VAE's downsampling for latent
+ * models (2^(blocks-1), as diffusers computes `vae_scale_factor`).
  */
-function resolutionOf(unet: Record<string, unknown> | null, vae: Record<string, unknown> | null): number | null {
+function resolutionOf(modelIndex: Record<string, unknown>, unet: Record<string, unknown> | null, vae: Record<string, unknown> | null): number | null {
+  const space = modelIndex._sample_space as { imageSize?: unknown } | undefined;
+  if (typeof space?.imageSize === 'number' && space.imageSize > 0) return space.imageSize;
   const sample = unet?.sample_size;
   const side = Array.isArray(sample) ? sample[0] : sample;
   if (typeof side !== 'number' || side <= 0) return null;
@@ -84,7 +87,7 @@ export class ModelsService {
     }
     return {
       id: name,
-      resolution: resolutionOf(unet, vae),
+      resolution: resolutionOf(modelIndex, unet, vae),
       unetClass: typeof unet?._class_name === 'string' ? unet._class_name : null,
       modelIndex,
       modelCard,

@@ -15,6 +15,7 @@ describe('base models', () => {
     modelsDir = mkdtempSync(join(tmpdir(), 'saas-models-'));
     writeFakeModel(modelsDir, 'tiny-pixel', { card: '# Tiny pixel model\n\nTrained on emoji.\n' });
     writeFakeModel(modelsDir, 'tiny-latent', { latent: true });
+    writeFakeModel(modelsDir, 'tiny-patched', { patchSize: 2 });
     mkdirSync(join(modelsDir, 'not-a-model'));
     writeFileSync(join(modelsDir, 'not-a-model', 'notes.txt'), 'no model_index.json here');
     writeFileSync(join(modelsDir, 'stray-file.json'), '{}');
@@ -29,8 +30,9 @@ describe('base models', () => {
   it('lists folders with a model_index.json, with their resolution and card', async () => {
     const res = await t.http().get('/v1/models').set(...bearer(key));
     assert.equal(res.status, 200);
-    assert.deepEqual(res.body.data.map((m: { id: string }) => m.id), ['tiny-latent', 'tiny-pixel']);
-    const [latent, pixel] = res.body.data;
+    assert.deepEqual(res.body.data.map((m: { id: string }) => m.id), ['tiny-latent', 'tiny-patched', 'tiny-pixel']);
+    const [latent, patched, pixel] = res.body.data;
+    assert.equal(patched.resolution, 32, 'a 16×16 UNet over 2×2 pixel patches draws 32 px images');
     assert.equal(pixel.resolution, 32);
     assert.equal(latent.resolution, 64, 'sample_size 16 × VAE factor 4');
     assert.equal(pixel.unetClass, 'UNet2DConditionModel');
