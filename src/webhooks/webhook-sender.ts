@@ -25,6 +25,7 @@ export function postWebhook(url: string, headers: Record<string, string>, body: 
       return;
     }
     let settled = false;
+    let answeredWith: number | null = null;
     const done = (result: SendResult) => {
       if (settled) return;
       settled = true;
@@ -33,13 +34,20 @@ export function postWebhook(url: string, headers: Record<string, string>, body: 
     };
     // A fresh connection per attempt: a pooled keep-alive socket the receiver already closed would fail the attempt.
     const req = send(target, { method: 'POST', agent: false, headers: { ...headers, 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close' } }, (res) => {
+      answeredWith = res.statusCode ?? null;
       res.resume();
       res.on('end', () => done({ statusCode: res.statusCode ?? null }));
       res.on('error', (error) => done({ statusCode: res.statusCode ?? null, error: error.message }));
     });
+    // The deadline waits one more turn of the event loop before giving up: when this process was busy
+    // (a training step, a graph build) past the deadline, an answer already waiting on the socket counts.
     const deadline = setTimeout(() => {
-      req.destroy();
-      done({ statusCode: null, error: `timed out after ${timeoutMs} ms` });
+      setImmediate(() => {
+        if (settled) return;
+        req.destroy();
+        if (answeredWith !== null) done({ statusCode: answeredWith });
+        else done({ statusCode: null, error: `timed out after ${timeoutMs} ms` });
+      });
     }, timeoutMs);
     req.on('error', (error) => done({ statusCode: null, error: error.message }));
     req.end(body);

@@ -49,7 +49,9 @@ describe('fine-tune webhooks', () => {
   before(async () => {
     modelsDir = mkdtempSync(join(tmpdir(), 'saas-webhook-models-'));
     await writeTinyModel(modelsDir);
-    t = await startTestApp({ modelsDir, webhooks: { pollMs: 50, backoffMs: 50, maxAttempts: 3, timeoutMs: 2_000 } });
+    t = await startTestApp({ modelsDir, webhooks: { pollMs: 50, backoffMs: 50, maxAttempts: 3, timeoutMs: 10_000 } });
+    // The receiver shares this process with the in-process worker, whose session loads block the event
+    // loop for seconds on a busy machine: a generous deadline keeps the attempt counts deterministic.
     tenant = (await createTenant(t)) as typeof tenant;
     const dataset = await t.http().post('/v1/datasets').set(...bearer(tenant.apiKey)).send({ name: 'board' });
     datasetId = dataset.body.id;
