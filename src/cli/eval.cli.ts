@@ -5,7 +5,8 @@ import { createPipeline } from '../engine/pipeline/pipeline.factory';
 import { loadDiffusionModel } from '../engine/models/diffusion-model';
 import { resolveDefaultModelDir } from '../engine/models/default-model';
 import { EmojiScorer } from '../engine/scorer/emoji-scorer';
-import { fineTune, DEFAULT_FINE_TUNE_HYPERPARAMETERS, FineTuneHyperparameters } from '../engine/dro/fine-tune.trainer';
+import { fineTune, DEFAULT_FINE_TUNE_HYPERPARAMETERS } from '../engine/dro/fine-tune.trainer';
+import { readFineTuneHyperparameters } from './fine-tune-args';
 import { writeLoraFile } from '../engine/lora/lora-file';
 import {
   brandDemonstrations,
@@ -20,10 +21,12 @@ import {
 } from '../engine/eval/style-evaluation';
 import { ProgressBar } from '../engine/training/progress-reporter';
 import { writeEmojiBaseModelCard } from '../engine/training/emoji-base.model-card';
+import { readTrainingLog } from '../engine/training/pretrain.trainer';
 
 /**
  * npm run eval -- --json [--base-only] [--model-card] [--model DIR] [--out-dir eval-output] [--base-prompts 64]
  *   [--held-out-prompts 24] [--seeds 2] [--brand-images 48] [--steps N (fine-tune budget)]
+ *   [--lr X --margin M … (both methods), --dro-lr X, --sft-steps N … (one method); see fine-tune-args.ts]
  * Scores generated images with the project's emoji scorer. Base: concept top-5 and style accuracy on
  * training-concept prompts. Full: trains SFT and DRO adapters on OpenMoji brand images and compares
  * base, SFT and DRO on held-out prompts (same seeds and sampler).
@@ -38,7 +41,9 @@ runCli(async () => {
   const heldOutPrompts = args.number('held-out-prompts', 24);
   const nSeeds = args.number('seeds', 2);
   const brandImages = args.number('brand-images', 48);
-  const ftSteps = args.optionalString('steps');
+  // Fine-tune hyperparameters: --<flag> for both methods, --sft-<flag> / --dro-<flag> for one.
+  const sharedHp = readFineTuneHyperparameters(args);
+  const methodHp = { sft: { ...sharedHp, ...readFineTuneHyperparameters(args, 'sft-') }, dro: { ...sharedHp, ...readFineTuneHyperparameters(args, 'dro-') } };
   const threads = args.optionalString('threads');
   const modelCard = args.flag('model-card');
   args.rejectUnknown();
@@ -66,9 +71,9 @@ runCli(async () => {
   await writeGrid(path.join(outDir, 'base-common-prompts.png'), commonImages, size, 2 * seeds.length);
   if (modelCard) {
     // The bundled model's card records its sample grid and these scores.
-    const log = JSON.parse(await fsp.readFile(path.join(modelDir, 'training_log.json'), 'utf8').catch(() => '{}')) as { steps?: number };
+    const log = await readTrainingLog(modelDir);
     await writeGrid(path.join(modelDir, 'samples.png'), commonImages, size, 2 * seeds.length);
-    await fsp.writeFile(path.join(modelDir, 'eval.json'), JSON.stringify({ base: { conceptTop5: base.conceptTop5, styleAccuracy: base.styleAccuracy, prompts: baseCases.length }, measuredAtStep: log.steps }, null, 2));
+    await fsp.writeFile(path.join(modelDir, 'eval.json'), JSON.stringify({ base: { conceptTop5: base.conceptTop5, styleAccuracy: base.styleAccuracy, prompts: baseCases.length }, measuredAtStep: log?.steps }, null, 2));
     await writeEmojiBaseModelCard(modelDir);
   }
 
@@ -82,7 +87,6 @@ runCli(async () => {
     const target = 'openmoji' as const;
     const demos = await brandDemonstrations(sets.brand, size);
     const cases = casesFor(sets.heldOut, [target], seeds);
-    const hp: Partial<FineTuneHyperparameters> = ftSteps ? { steps: Number(ftSteps) } : {};
     const adapters: Record<string, Awaited<ReturnType<typeof fineTune>>> = {};
     for (const method of ['sft', 'dro'] as const) {
       log(`${method}: fine-tuning on ${demos.length} OpenMoji brand images`);
@@ -91,10 +95,10 @@ runCli(async () => {
         model,
         demonstrations: demos,
         method,
-        hyperparameters: hp,
+        hyperparameters: methodHp[method],
         intraOpThreads,
         onProgress: (p) => {
-          if (!json) bar.update({ step: p.step, totalSteps: p.totalSteps, samplesPerSecond: p.stepsPerSecond, rateUnit: 'steps/s', etaSeconds: (p.totalSteps - p.step) / Math.max(p.stepsPerSecond, 1e-9), values: { loss: p.loss } });
+          if (!json) bar.update({ step: p.step, totalSteps: p.totalSteps, samplesPerSecond: p.stepsPerSecond, rateUnit: 'steps/s', etaSeconds: (p.totalSteps - p.step) / Math.max(p.stepsPerSecond, 1e-9), values: method === 'dro' ? { loss: p.loss, expertDiff: p.expertDiff, policyDiff: p.policyDiff, active: p.activeFraction } : { loss: p.loss } });
         },
       });
       bar.done();
@@ -123,7 +127,12 @@ runCli(async () => {
       seconds: +adapters.dro.seconds.toFixed(1),
       stepsPerSecond: +adapters.dro.metrics.stepsPerSecond.toFixed(3),
     };
-    result.fineTune = { ...DEFAULT_FINE_TUNE_HYPERPARAMETERS, ...hp, brandImages: demos.length, heldOutCases: cases.length };
+    result.fineTune = {
+      sft: { ...DEFAULT_FINE_TUNE_HYPERPARAMETERS, ...methodHp.sft },
+      dro: { ...DEFAULT_FINE_TUNE_HYPERPARAMETERS, ...methodHp.dro },
+      brandImages: demos.length,
+      heldOutCases: cases.length,
+    };
   }
   await pipeline.release();
   await scorer.release();

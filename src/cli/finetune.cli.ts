@@ -3,14 +3,15 @@ import { CliArgs, runCli } from './cli-args';
 import { loadDiffusionModel } from '../engine/models/diffusion-model';
 import { resolveDefaultModelDir } from '../engine/models/default-model';
 import { readCaptionedImageFolder } from '../engine/data/captioned-image-folder.reader';
-import { fineTune, FineTuneHyperparameters, FineTuneMethod } from '../engine/dro/fine-tune.trainer';
+import { fineTune, FineTuneMethod } from '../engine/dro/fine-tune.trainer';
+import { readFineTuneHyperparameters } from './fine-tune-args';
 import { readLoraFile, writeLoraFile } from '../engine/lora/lora-file';
 import { CheckpointStore } from '../engine/training/checkpoint.store';
 import { ProgressBar } from '../engine/training/progress-reporter';
 
 /**
  * npm run finetune -- --images <dir of images with .txt captions> --method dro|sft --out adapter.safetensors
- *   [--steps N --rank R --lr X --margin M --batch B --seed S] [--model DIR] [--checkpoint-dir DIR] [--resume]
+ *   [--steps N --rank R --lr X --margin M --batch B --seed S --ema-decay D …] [--model DIR] [--checkpoint-dir DIR] [--resume]
  *   [--resume-from adapter.safetensors [--optimizer-from CHECKPOINT_DIR]]   (online round)
  */
 runCli(async () => {
@@ -19,19 +20,7 @@ runCli(async () => {
   const method = args.string('method', 'dro') as FineTuneMethod;
   const out = path.resolve(args.string('out'));
   const modelDir = args.optionalString('model') ?? (await resolveDefaultModelDir());
-  const hp: Partial<FineTuneHyperparameters> = {};
-  for (const [flag, key] of [
-    ['steps', 'steps'],
-    ['rank', 'rank'],
-    ['lr', 'lr'],
-    ['margin', 'margin'],
-    ['batch', 'batchSize'],
-    ['seed', 'seed'],
-  ] as const) {
-    const v = args.optionalString(flag);
-    if (v !== undefined) (hp as Record<string, number>)[key] = Number(v);
-  }
-  if (hp.rank !== undefined) hp.alpha = hp.rank;
+  const hp = readFineTuneHyperparameters(args);
   const checkpointDir = args.optionalString('checkpoint-dir');
   const resume = args.flag('resume');
   const resumeFrom = args.optionalString('resume-from');

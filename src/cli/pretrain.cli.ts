@@ -3,7 +3,7 @@ import * as path from 'path';
 import { CliArgs, runCli } from './cli-args';
 import { buildEmojiDataset, conceptsForSplit, loadEmojiCatalog, BASE_TRAINING_STYLES } from '../engine/data';
 import { captionVocabulary, createEmojiBaseModel, emojiCaptionedImages, EMOJI_BASE_RECIPE } from '../engine/training/emoji-base.recipe';
-import { pretrain } from '../engine/training/pretrain.trainer';
+import { pretrain, readTrainingLog, ScheduleChange } from '../engine/training/pretrain.trainer';
 import { ProgressBar, formatDuration } from '../engine/training/progress-reporter';
 import { loadDiffusionModel } from '../engine/models/diffusion-model';
 import { writeFileAtomic } from '../engine/io/atomic-write';
@@ -39,14 +39,21 @@ runCli(async () => {
   const conceptsById = new Map(catalog.concepts.map((c) => [c.id, c]));
   const model = createEmojiBaseModel(captionVocabulary(train));
   let startFrom: { step: number; trainSeconds: number } | undefined;
+  let scheduleChanges: ScheduleChange[] = [];
   const exported = await fsp.access(path.join(out, 'model_index.json')).then(() => true, () => false);
   if (resume && exported) {
+    const previous = await readTrainingLog(out);
+    scheduleChanges = previous?.scheduleChanges ?? [];
+    if (previous && previous.scheduleSteps !== steps) {
+      scheduleChanges = [...scheduleChanges, { atStep: previous.steps, fromSteps: previous.scheduleSteps, toSteps: steps }];
+      console.error(`schedule: ${previous.scheduleSteps} → ${steps} steps from step ${previous.steps} on`);
+    }
     // The vocabulary and configs are part of the trained model: keep the saved ones.
     const saved = await loadDiffusionModel(out);
     Object.assign(model, { tokenizer: saved.tokenizer, tokenizerFiles: saved.tokenizerFiles, textConfig: saved.textConfig, unetConfig: saved.unetConfig });
     if (!(await new CheckpointStore(checkpointDir).load())) {
       // No checkpoint on this machine: continue from the exported (EMA) weights and the logged step.
-      const log = JSON.parse(await fsp.readFile(path.join(out, 'training_log.json'), 'utf8')) as { steps: number; trainHours: number };
+      const log = previous!;
       Object.assign(model, { unetParams: saved.unetParams, textParams: saved.textParams });
       startFrom = { step: log.steps, trainSeconds: log.trainHours * 3600 };
       console.error(`no checkpoint in ${checkpointDir}: continuing from the exported weights at step ${log.steps}`);
@@ -77,6 +84,7 @@ runCli(async () => {
     checkpointEverySteps: checkpointEvery,
     resume,
     startFrom,
+    scheduleChanges,
     intraOpThreads: threads ? Number(threads) : undefined,
     signal: ac.signal,
     onProgress: (p) =>

@@ -4,7 +4,8 @@ import * as fsp from 'fs/promises';
 import * as os from 'os';
 import * as path from 'path';
 import { createRandomModel } from '../../src/engine/models/random-model';
-import { CaptionedImages, learningRateAt, pretrain, PretrainOptions } from '../../src/engine/training/pretrain.trainer';
+import { CaptionedImages, learningRateAt, pretrain, PretrainOptions, readTrainingLog } from '../../src/engine/training/pretrain.trainer';
+import { writeEmojiBaseModelCard } from '../../src/engine/training/emoji-base.model-card';
 import { loadDiffusionModel } from '../../src/engine/models/diffusion-model';
 import { Random } from '../../src/engine/schedulers';
 
@@ -70,4 +71,20 @@ test('pretraining resumes from its checkpoint exactly and exports a loadable mod
   assert.equal(log.steps, 4);
   await fsp.rm(a, { recursive: true, force: true });
   await fsp.rm(b, { recursive: true, force: true });
+});
+
+test('a resumed run with a new schedule length records the change in the training log and the model card', async () => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'pt-sched-'));
+  const ac = new AbortController();
+  await run(dir, { steps: 8, signal: ac.signal, onProgress: (p) => p.step === 2 && ac.abort() });
+  await run(dir, { steps: 4, resume: true, scheduleChanges: [{ atStep: 2, fromSteps: 8, toSteps: 4 }] });
+  const log = await readTrainingLog(path.join(dir, 'model'));
+  assert.equal(log?.steps, 4);
+  assert.equal(log?.scheduleSteps, 4);
+  assert.deepEqual(log?.scheduleChanges, [{ atStep: 2, fromSteps: 8, toSteps: 4 }]);
+  const card = await writeEmojiBaseModelCard(path.join(dir, 'model'));
+  assert.match(card, /4 of 4 scheduled steps × batch 3 = 12 samples seen/);
+  assert.match(card, /The schedule was set to 4 steps at step 2 \(it had been 8\)/);
+  assert.match(card, /npm run pretrain -- --steps 4 --batch 3 --resume/);
+  await fsp.rm(dir, { recursive: true, force: true });
 });

@@ -1,17 +1,7 @@
 import * as fsp from 'fs/promises';
 import * as path from 'path';
 import { EMOJI_BASE_RECIPE } from './emoji-base.recipe';
-
-interface TrainingLog {
-  steps: number;
-  batchSize: number;
-  samplesSeen: number;
-  trainHours: number;
-  samplesPerSecond: number;
-  lr: number;
-  scheduleSteps: number;
-  host: { cpus: number; cpuModel: string; engine?: string };
-}
+import { readTrainingLog } from './pretrain.trainer';
 
 interface BaseEval {
   conceptTop5: number;
@@ -36,7 +26,7 @@ function paramCount(tensorsBytes: number): string {
  * training log, the training data lists and the latest base evaluation (eval.json).
  */
 export async function writeEmojiBaseModelCard(dir: string): Promise<string> {
-  const log = await readJson<TrainingLog>(path.join(dir, 'training_log.json'));
+  const log = await readTrainingLog(dir);
   const data = await readJson<{ trainConcepts: string[]; heldOutConcepts: string[]; styles: string[]; imageSize: number }>(path.join(dir, 'training_data.json'));
   const evaluation = await readJson<{ base: BaseEval; measuredAtStep?: number }>(path.join(dir, 'eval.json'));
   const unetBytes = (await fsp.stat(path.join(dir, 'unet', 'diffusion_pytorch_model.safetensors'))).size;
@@ -46,6 +36,9 @@ export async function writeEmojiBaseModelCard(dir: string): Promise<string> {
   const compute = log
     ? `${log.steps.toLocaleString('en')} of ${log.scheduleSteps.toLocaleString('en')} scheduled steps × batch ${log.batchSize} = ${log.samplesSeen.toLocaleString('en')} samples seen, ${log.trainHours.toFixed(2)} h of training on ${log.host.cpus} CPU cores (${log.host.cpuModel}, ${log.host.engine ?? 'onnxruntime'}), ${log.samplesPerSecond} samples/s on average (the machine was shared with other work for much of it)`
     : 'not recorded';
+  const scheduleNote = (log?.scheduleChanges ?? [])
+    .map((c) => ` The schedule was set to ${c.toSteps.toLocaleString('en')} steps at step ${c.atStep.toLocaleString('en')} (it had been ${c.fromSteps.toLocaleString('en')}): from there the cosine decay follows the new length.`)
+    .join('');
   const scores = evaluation
     ? `| metric | value |\n|---|---|\n| concept top-5 (share of ${evaluation.base.prompts} prompts from training concepts, fixed seeds, whose image has the prompted concept in the scorer's top 5) | ${evaluation.base.conceptTop5} |\n| style accuracy (prompted style = the scorer's most likely style) | ${evaluation.base.styleAccuracy} |\n\nMeasured at training step ${evaluation.measuredAtStep ?? '?'}; sampling: DPM-Solver++ 20 steps, guidance 4.`
     : 'Not measured yet: run `npm run eval -- --base-only --model-card`.';
@@ -104,7 +97,7 @@ exported), fixed seeds, checkpoints every 300 steps (\`--resume\` continues exac
 checkpoint it continues from this folder's weights and logged step). Every step runs forward, loss and
 gradients as one ONNX Runtime session call (the engine's gradient graphs), on CPU.
 
-Compute so far (\`training_log.json\`): ${compute}.
+Compute so far (\`training_log.json\`): ${compute}.${scheduleNote}
 
 ## Scores
 

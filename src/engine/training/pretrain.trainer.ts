@@ -1,3 +1,5 @@
+import * as fsp from 'fs/promises';
+import * as path from 'path';
 import * as os from 'os';
 import { DiffusionModel, sampleShape, saveDiffusionModel } from '../models/diffusion-model';
 import { initParams, ParamMap } from '../models/param-init';
@@ -46,8 +48,38 @@ export interface PretrainOptions {
   intraOpThreads?: number;
   signal?: AbortSignal;
   onProgress?: (p: PretrainProgress) => void;
+  /** Earlier schedule lengths of a resumed run, recorded in training_log.json (the learning rate follows the current one). */
+  scheduleChanges?: ScheduleChange[];
   /** Extra files written into every exported model folder (model card, sample grid). */
   extraFiles?: () => Promise<Record<string, string | Uint8Array>>;
+}
+
+/** What an exported model folder's training_log.json records. */
+export interface TrainingLog {
+  steps: number;
+  batchSize: number;
+  samplesSeen: number;
+  trainHours: number;
+  samplesPerSecond: number;
+  lr: number;
+  scheduleSteps: number;
+  scheduleChanges?: ScheduleChange[];
+  host: { cpus: number; cpuModel: string; engine?: string };
+}
+
+export async function readTrainingLog(modelDir: string): Promise<TrainingLog | null> {
+  try {
+    return JSON.parse(await fsp.readFile(path.join(modelDir, 'training_log.json'), 'utf8')) as TrainingLog;
+  } catch {
+    return null;
+  }
+}
+
+/** A resumed run that changed `--steps`: from that step on, the cosine schedule spans `toSteps`. */
+export interface ScheduleChange {
+  atStep: number;
+  fromSteps: number;
+  toSteps: number;
 }
 
 export interface PretrainProgress {
@@ -148,6 +180,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
             samplesPerSecond: +((step * o.batchSize) / Math.max(trainSeconds, 1e-9)).toFixed(2),
             lr: o.lr,
             scheduleSteps: o.steps,
+            ...(o.scheduleChanges?.length ? { scheduleChanges: o.scheduleChanges } : {}),
             host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', engine: graph.engine },
           },
           null,

@@ -1,0 +1,31 @@
+import { CliArgs } from './cli-args';
+import { FineTuneHyperparameters } from '../engine/dro/fine-tune.trainer';
+
+const FLAGS = [
+  ['steps', 'steps'],
+  ['rank', 'rank'],
+  ['lr', 'lr'],
+  ['margin', 'margin'],
+  ['batch', 'batchSize'],
+  ['seed', 'seed'],
+  ['ema-decay', 'emaDecay'],
+  ['caption-dropout', 'captionDropout'],
+  ['policy-refresh-steps', 'policyRefreshSteps'],
+  ['sampling-steps', 'samplingSteps'],
+] as const;
+
+/** Fine-tune hyperparameters given on the command line as `--<prefix><flag> value` (unset ones keep the defaults). */
+export function readFineTuneHyperparameters(args: CliArgs, prefix = ''): Partial<FineTuneHyperparameters> {
+  const hp: Partial<FineTuneHyperparameters> = {};
+  for (const [flag, key] of FLAGS) {
+    const v = args.optionalString(`${prefix}${flag}`);
+    if (v === undefined) continue;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new Error(`--${prefix}${flag} must be a number`);
+    hp[key] = n;
+  }
+  // Scale 1 per rank unless chosen otherwise: alpha follows rank.
+  if (hp.rank !== undefined) hp.alpha = hp.rank;
+  return hp;
+}
+
