@@ -583,7 +583,7 @@ export interface components {
             datasetId: string;
             /**
              * @example {
-             *       "lr": 0.0005,
+             *       "lr": 0.001,
              *       "rank": 8,
              *       "steps": 300
              *     }
@@ -945,12 +945,12 @@ export interface components {
             gradClip: number;
             /**
              * @description AdamW learning rate, in (0, 1).
-             * @example 0.0005
+             * @example 0.001
              */
             lr: number;
             /**
              * @description DRO hinge margin.
-             * @example 0.001
+             * @example 0.01
              */
             margin: number;
             /**
@@ -1019,12 +1019,12 @@ export interface components {
             gradClip?: number;
             /**
              * @description AdamW learning rate, in (0, 1).
-             * @example 0.0005
+             * @example 0.001
              */
             lr?: number;
             /**
              * @description DRO hinge margin.
-             * @example 0.001
+             * @example 0.01
              */
             margin?: number;
             /**

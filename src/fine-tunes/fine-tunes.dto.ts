@@ -106,7 +106,7 @@ export class CreateFineTuneDto {
   @IsIn(FINE_TUNE_METHODS, { message: 'method must be one of: dro, sft' })
   method: FineTuneMethod;
 
-  @ApiPropertyOptional({ type: FineTuneHyperparametersInputDto, example: { steps: 300, rank: 8, lr: 0.0005 } })
+  @ApiPropertyOptional({ type: FineTuneHyperparametersInputDto, example: { steps: 300, rank: 8, lr: 0.001 } })
   @IsOptional()
   @IsObject()
   @ValidateNested()
