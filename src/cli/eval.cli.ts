@@ -25,7 +25,7 @@ import { readTrainingLog } from '../engine/training/pretrain.trainer';
 
 /**
  * npm run eval -- --json [--base-only] [--model-card] [--model DIR] [--out-dir eval-output] [--base-prompts 64]
- *   [--held-out-prompts 24] [--seeds 2] [--brand-images 48] [--steps N (fine-tune budget)]
+ *   [--held-out-prompts 24] [--seeds 2] [--brand-images 48] [--guidance 4] [--sampling-steps 20] [--steps N (fine-tune budget)]
  *   [--lr X --margin M … (both methods), --dro-lr X, --sft-steps N … (one method); see fine-tune-args.ts]
  * Scores generated images with the project's emoji scorer. Base: concept top-5 and style accuracy on
  * training-concept prompts. Full: trains SFT and DRO adapters on OpenMoji brand images and compares
@@ -46,6 +46,7 @@ runCli(async () => {
   const methodHp = { sft: { ...sharedHp, ...readFineTuneHyperparameters(args, 'sft-') }, dro: { ...sharedHp, ...readFineTuneHyperparameters(args, 'dro-') } };
   const threads = args.optionalString('threads');
   const modelCard = args.flag('model-card');
+  const sampling = { ...DEFAULT_EVAL_SAMPLING, guidanceScale: args.number('guidance', DEFAULT_EVAL_SAMPLING.guidanceScale), steps: args.number('sampling-steps', DEFAULT_EVAL_SAMPLING.steps) };
   args.rejectUnknown();
   const log = (m: string) => {
     if (!json) console.error(m);
@@ -62,24 +63,24 @@ runCli(async () => {
 
   log(`base model: ${sets.baseConcepts.length} training-concept prompts × ${seeds.length} seeds`);
   const baseCases = casesFor(sets.baseConcepts, ['noto', 'twemoji'], seeds);
-  const baseImages = await generateCases(pipeline, baseCases, null);
+  const baseImages = await generateCases(pipeline, baseCases, null, sampling);
   const baseScores = await scorer.scoreBatch(baseImages, size);
   const base = summarize(baseCases, baseScores);
   await writeGrid(path.join(outDir, 'base-samples.png'), baseImages.slice(0, Math.min(baseImages.length, 64)), size, 2 * seeds.length);
   const commonCases = casesForEachStyle(sets.common, ['noto', 'twemoji'], seeds);
-  const commonImages = await generateCases(pipeline, commonCases, null);
+  const commonImages = await generateCases(pipeline, commonCases, null, sampling);
   await writeGrid(path.join(outDir, 'base-common-prompts.png'), commonImages, size, 2 * seeds.length);
   if (modelCard) {
     // The bundled model's card records its sample grid and these scores.
     const log = await readTrainingLog(modelDir);
     await writeGrid(path.join(modelDir, 'samples.png'), commonImages, size, 2 * seeds.length);
-    await fsp.writeFile(path.join(modelDir, 'eval.json'), JSON.stringify({ base: { conceptTop5: base.conceptTop5, styleAccuracy: base.styleAccuracy, prompts: baseCases.length }, measuredAtStep: log?.steps }, null, 2));
+    await fsp.writeFile(path.join(modelDir, 'eval.json'), JSON.stringify({ base: { conceptTop5: base.conceptTop5, styleAccuracy: base.styleAccuracy, prompts: baseCases.length }, measuredAtStep: log?.steps, sampling }, null, 2));
     await writeEmojiBaseModelCard(modelDir);
   }
 
   const result: Record<string, unknown> = {
     model: path.basename(modelDir),
-    sampling: DEFAULT_EVAL_SAMPLING,
+    sampling,
     base: { conceptTop5: base.conceptTop5, styleAccuracy: base.styleAccuracy, prompts: baseCases.length },
   };
 
@@ -105,9 +106,9 @@ runCli(async () => {
       await writeLoraFile(path.join(outDir, `${method}-adapter.safetensors`), adapters[method].adapter);
     }
     log(`held-out prompts: ${sets.heldOut.length} concepts × ${seeds.length} seeds, base / SFT / DRO`);
-    const heldBaseImages = await generateCases(pipeline, cases, null);
-    const sftImages = await generateCases(pipeline, cases, adapters.sft.adapter);
-    const droImages = await generateCases(pipeline, cases, adapters.dro.adapter);
+    const heldBaseImages = await generateCases(pipeline, cases, null, sampling);
+    const sftImages = await generateCases(pipeline, cases, adapters.sft.adapter, sampling);
+    const droImages = await generateCases(pipeline, cases, adapters.dro.adapter, sampling);
     const [sb, ss, sd] = [await scorer.scoreBatch(heldBaseImages, size), await scorer.scoreBatch(sftImages, size), await scorer.scoreBatch(droImages, size)];
     const heldBase = summarize(cases, sb, target);
     const sft = summarize(cases, ss, target);

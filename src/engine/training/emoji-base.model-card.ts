@@ -28,7 +28,8 @@ function paramCount(tensorsBytes: number): string {
 export async function writeEmojiBaseModelCard(dir: string): Promise<string> {
   const log = await readTrainingLog(dir);
   const data = await readJson<{ trainConcepts: string[]; heldOutConcepts: string[]; styles: string[]; imageSize: number }>(path.join(dir, 'training_data.json'));
-  const evaluation = await readJson<{ base: BaseEval; measuredAtStep?: number }>(path.join(dir, 'eval.json'));
+  const evaluation = await readJson<{ base: BaseEval; measuredAtStep?: number; sampling?: { steps: number; guidanceScale: number } }>(path.join(dir, 'eval.json'));
+  const sampling = `DPM-Solver++ ${evaluation?.sampling?.steps ?? 20} steps, guidance ${evaluation?.sampling?.guidanceScale ?? 4}`;
   const unetBytes = (await fsp.stat(path.join(dir, 'unet', 'diffusion_pytorch_model.safetensors'))).size;
   const textBytes = (await fsp.stat(path.join(dir, 'text_encoder', 'model.safetensors'))).size;
   const r = EMOJI_BASE_RECIPE;
@@ -40,7 +41,7 @@ export async function writeEmojiBaseModelCard(dir: string): Promise<string> {
     .map((c) => ` The schedule was set to ${c.toSteps.toLocaleString('en')} steps at step ${c.atStep.toLocaleString('en')} (it had been ${c.fromSteps.toLocaleString('en')}): from there the cosine decay follows the new length.`)
     .join('');
   const scores = evaluation
-    ? `| metric | value |\n|---|---|\n| concept top-5 (share of ${evaluation.base.prompts} prompts from training concepts, fixed seeds, whose image has the prompted concept in the scorer's top 5) | ${evaluation.base.conceptTop5} |\n| style accuracy (prompted style = the scorer's most likely style) | ${evaluation.base.styleAccuracy} |\n\nMeasured at training step ${evaluation.measuredAtStep ?? '?'}; sampling: DPM-Solver++ 20 steps, guidance 4.`
+    ? `| metric | value |\n|---|---|\n| concept top-5 (share of ${evaluation.base.prompts} prompts from training concepts, fixed seeds, whose image has the prompted concept in the scorer's top 5) | ${evaluation.base.conceptTop5} |\n| style accuracy (prompted style = the scorer's most likely style) | ${evaluation.base.styleAccuracy} |\n\nMeasured at training step ${evaluation.measuredAtStep ?? '?'}; sampling: ${sampling}.`
     : 'Not measured yet: run `npm run eval -- --base-only --model-card`.';
   const card = `# emoji-base — the bundled base model
 
@@ -54,7 +55,7 @@ base that draws the prompted thing.
 ![samples](samples.png)
 
 *Rows: red heart, sun, smiling face, cat face, pizza, deciduous tree, rocket. Columns: Noto style
-(two seeds), then Twemoji style (two seeds). DPM-Solver++ 20 steps, guidance 4, shown at 3×.*
+(two seeds), then Twemoji style (two seeds). ${sampling}, shown at 3×.*
 
 ## Architecture
 
