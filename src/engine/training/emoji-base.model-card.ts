@@ -88,7 +88,7 @@ encoder, tokenizer and scheduler follow the diffusers/transformers layouts and n
 ## Training
 
 \`\`\`bash
-npm run pretrain -- --steps ${log?.scheduleSteps ?? 12000} --batch ${log?.batchSize ?? 64} --resume
+npm run pretrain -- --steps ${log?.scheduleSteps ?? 8000} --batch ${log?.batchSize ?? 64} --resume
 \`\`\`
 
 Recipe: v-prediction with cosine betas, Min-SNR-γ loss weighting (γ = 5), 10 % caption dropout for
