@@ -97,7 +97,7 @@ describe('the style loop end to end: upload, DRO fine-tune in the embedded worke
       let count = 0;
       while (running) {
         const results = await Promise.all([0, 1].map((k) => api.POST('/v1/generations', { body: { prompt: 'sun', seed: count * 2 + k, numImages: 2 } })));
-        for (const r of results) assert.equal(r.response.status, 201, JSON.stringify(r.error));
+        for (const r of results) assert.equal(r.response.status, 201, `${JSON.stringify(r.error)}\nserver output:\n${server.output().slice(-4000)}`);
         count += 2;
       }
       return count;
