@@ -66,22 +66,23 @@ runCli(async () => {
   const baseImages = await generateCases(pipeline, baseCases, null, sampling);
   const baseScores = await scorer.scoreBatch(baseImages, size);
   const base = summarize(baseCases, baseScores);
+  const baseSummary = { conceptTop5: base.conceptTop5, styleAccuracy: base.styleAccuracy, prompts: baseCases.length };
   await writeGrid(path.join(outDir, 'base-samples.png'), baseImages.slice(0, Math.min(baseImages.length, 64)), size, 2 * seeds.length);
   const commonCases = casesForEachStyle(sets.common, ['noto', 'twemoji'], seeds);
   const commonImages = await generateCases(pipeline, commonCases, null, sampling);
   await writeGrid(path.join(outDir, 'base-common-prompts.png'), commonImages, size, 2 * seeds.length);
   if (modelCard) {
     // The bundled model's card records its sample grid and these scores.
-    const log = await readTrainingLog(modelDir);
+    const trainingLog = await readTrainingLog(modelDir);
     await writeGrid(path.join(modelDir, 'samples.png'), commonImages, size, 2 * seeds.length);
-    await fsp.writeFile(path.join(modelDir, 'eval.json'), JSON.stringify({ base: { conceptTop5: base.conceptTop5, styleAccuracy: base.styleAccuracy, prompts: baseCases.length }, measuredAtStep: log?.steps, sampling }, null, 2));
+    await fsp.writeFile(path.join(modelDir, 'eval.json'), JSON.stringify({ base: baseSummary, measuredAtStep: trainingLog?.steps, sampling }, null, 2));
     await writeEmojiBaseModelCard(modelDir);
   }
 
   const result: Record<string, unknown> = {
     model: path.basename(modelDir),
     sampling,
-    base: { conceptTop5: base.conceptTop5, styleAccuracy: base.styleAccuracy, prompts: baseCases.length },
+    base: { ...baseSummary },
   };
 
   if (!baseOnly) {

@@ -53,10 +53,10 @@ runCli(async () => {
     Object.assign(model, { tokenizer: saved.tokenizer, tokenizerFiles: saved.tokenizerFiles, textConfig: saved.textConfig, unetConfig: saved.unetConfig });
     if (!(await new CheckpointStore(checkpointDir).load())) {
       // No checkpoint on this machine: continue from the exported (EMA) weights and the logged step.
-      const log = previous!;
+      if (!previous) throw new Error(`cannot resume: no checkpoint in ${checkpointDir} and no training_log.json in ${out}`);
       Object.assign(model, { unetParams: saved.unetParams, textParams: saved.textParams });
-      startFrom = { step: log.steps, trainSeconds: log.trainHours * 3600 };
-      console.error(`no checkpoint in ${checkpointDir}: continuing from the exported weights at step ${log.steps}`);
+      startFrom = { step: previous.steps, trainSeconds: previous.trainHours * 3600 };
+      console.error(`no checkpoint in ${checkpointDir}: continuing from the exported weights at step ${previous.steps}`);
     }
   }
   console.error(`pretraining ${path.relative(process.cwd(), out)}: ${dataset.count} images (${train.length} concepts × ${BASE_TRAINING_STYLES.join('+')}), ${steps} steps × batch ${batchSize}${resume ? ', resuming' : ''}`);

@@ -2,3 +2,4 @@ export * from './float16';
 export * from './safetensors';
 export * from './model-folder';
 export { writeFileAtomic } from './atomic-write';
+export { readJsonFileOrNull } from './json-file';

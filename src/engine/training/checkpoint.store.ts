@@ -1,6 +1,7 @@
 import * as fsp from 'fs/promises';
 import * as path from 'path';
 import { readSafetensorsFile, serializeSafetensors, NamedTensor } from '../io/safetensors';
+import { readJsonFileOrNull } from '../io/json-file';
 import { writeFileAtomic } from '../io/atomic-write';
 import { AdamWState } from './adamw.optimizer';
 import { RandomState } from '../schedulers';
@@ -45,12 +46,8 @@ export class CheckpointStore {
     if (previous && previous.file !== file) await fsp.rm(path.join(this.dir, previous.file), { force: true });
   }
 
-  private async readManifest(): Promise<{ step: number; file: string; adamStep: number; rngState: RandomState; trainSeconds: number; extra: Record<string, unknown> } | null> {
-    try {
-      return JSON.parse(await fsp.readFile(path.join(this.dir, 'checkpoint.json'), 'utf8'));
-    } catch {
-      return null;
-    }
+  private readManifest(): Promise<{ step: number; file: string; adamStep: number; rngState: RandomState; trainSeconds: number; extra: Record<string, unknown> } | null> {
+    return readJsonFileOrNull(path.join(this.dir, 'checkpoint.json'));
   }
 
   async load(): Promise<TrainingCheckpoint | null> {

@@ -2,19 +2,12 @@ import * as fsp from 'fs/promises';
 import * as path from 'path';
 import { EMOJI_BASE_RECIPE } from './emoji-base.recipe';
 import { readTrainingLog } from './pretrain.trainer';
+import { readJsonFileOrNull } from '../io/json-file';
 
 interface BaseEval {
   conceptTop5: number;
   styleAccuracy: number;
   prompts: number;
-}
-
-async function readJson<T>(file: string): Promise<T | null> {
-  try {
-    return JSON.parse(await fsp.readFile(file, 'utf8')) as T;
-  } catch {
-    return null;
-  }
 }
 
 function paramCount(tensorsBytes: number): string {
@@ -27,8 +20,8 @@ function paramCount(tensorsBytes: number): string {
  */
 export async function writeEmojiBaseModelCard(dir: string): Promise<string> {
   const log = await readTrainingLog(dir);
-  const data = await readJson<{ trainConcepts: string[]; heldOutConcepts: string[]; styles: string[]; imageSize: number }>(path.join(dir, 'training_data.json'));
-  const evaluation = await readJson<{ base: BaseEval; measuredAtStep?: number; sampling?: { steps: number; guidanceScale: number } }>(path.join(dir, 'eval.json'));
+  const data = await readJsonFileOrNull<{ trainConcepts: string[]; heldOutConcepts: string[]; styles: string[]; imageSize: number }>(path.join(dir, 'training_data.json'));
+  const evaluation = await readJsonFileOrNull<{ base: BaseEval; measuredAtStep?: number; sampling?: { steps: number; guidanceScale: number } }>(path.join(dir, 'eval.json'));
   const sampling = `DPM-Solver++ ${evaluation?.sampling?.steps ?? 20} steps, guidance ${evaluation?.sampling?.guidanceScale ?? 4}`;
   const unetBytes = (await fsp.stat(path.join(dir, 'unet', 'diffusion_pytorch_model.safetensors'))).size;
   const textBytes = (await fsp.stat(path.join(dir, 'text_encoder', 'model.safetensors'))).size;

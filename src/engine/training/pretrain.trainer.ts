@@ -1,4 +1,3 @@
-import * as fsp from 'fs/promises';
 import * as path from 'path';
 import * as os from 'os';
 import { DiffusionModel, sampleShape, saveDiffusionModel } from '../models/diffusion-model';
@@ -10,6 +9,7 @@ import { NoiseSchedule, Random } from '../schedulers';
 import { createTrainingStep } from './training-backend';
 import { AdamW, Ema } from './adamw.optimizer';
 import { CheckpointStore } from './checkpoint.store';
+import { readJsonFileOrNull } from '../io/json-file';
 
 /** One training image with a caption sampler (captions vary per visit: tag dropout, style phrase). */
 export interface CaptionedImages {
@@ -67,12 +67,8 @@ export interface TrainingLog {
   host: { cpus: number; cpuModel: string; engine?: string };
 }
 
-export async function readTrainingLog(modelDir: string): Promise<TrainingLog | null> {
-  try {
-    return JSON.parse(await fsp.readFile(path.join(modelDir, 'training_log.json'), 'utf8')) as TrainingLog;
-  } catch {
-    return null;
-  }
+export function readTrainingLog(modelDir: string): Promise<TrainingLog | null> {
+  return readJsonFileOrNull<TrainingLog>(path.join(modelDir, 'training_log.json'));
 }
 
 /** A resumed run that changed `--steps`: from that step on, the cosine schedule spans `toSteps`. */
