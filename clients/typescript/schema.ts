@@ -954,6 +954,11 @@ export interface components {
              */
             margin: number;
             /**
+             * @description DRO: classifier-free guidance of the policy trajectories (1 = none, as published).
+             * @example 1
+             */
+            policyGuidance: number;
+            /**
              * @description DRO: refresh the sampling policy from the trained weights every this many steps.
              * @example 16
              */
@@ -1027,6 +1032,11 @@ export interface components {
              * @example 0.01
              */
             margin?: number;
+            /**
+             * @description DRO: classifier-free guidance of the policy trajectories (1 = none, as published).
+             * @example 1
+             */
+            policyGuidance?: number;
             /**
              * @description DRO: refresh the sampling policy from the trained weights every this many steps.
              * @example 16

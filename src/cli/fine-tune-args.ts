@@ -12,6 +12,7 @@ const FLAGS = [
   ['caption-dropout', 'captionDropout'],
   ['policy-refresh-steps', 'policyRefreshSteps'],
   ['sampling-steps', 'samplingSteps'],
+  ['policy-guidance', 'policyGuidance'],
 ] as const;
 
 /** Fine-tune hyperparameters given on the command line as `--<prefix><flag> value` (unset ones keep the defaults). */

@@ -81,6 +81,11 @@ export class FineTuneHyperparametersDto {
   @Max(100)
   samplingSteps: number;
 
+  @ApiProperty({ example: D.policyGuidance, minimum: 1, maximum: 20, description: 'DRO: classifier-free guidance of the policy trajectories (1 = none, as published).' })
+  @IsNumber(finite)
+  @Max(20)
+  policyGuidance: number;
+
   @ApiProperty({ example: D.seed, minimum: 0, maximum: 2147483647 })
   @IsInt()
   @Max(2147483647)

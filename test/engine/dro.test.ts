@@ -156,6 +156,16 @@ test('DRO fine-tune: deterministic, reports progress, resumes exactly from a che
   await fsp.rm(dir, { recursive: true, force: true });
 });
 
+test('DRO with guided policy trajectories: deterministic, trains a different adapter, guidance below 1 rejected', async () => {
+  const guidedHp = { ...tinyHp, policyGuidance: 3 };
+  const unguided = await fineTune({ model, demonstrations: demos(4), method: 'dro', hyperparameters: tinyHp, intraOpThreads: 1 });
+  const guided = await fineTune({ model, demonstrations: demos(4), method: 'dro', hyperparameters: guidedHp, intraOpThreads: 1 });
+  const again = await fineTune({ model, demonstrations: demos(4), method: 'dro', hyperparameters: guidedHp, intraOpThreads: 1 });
+  assert.deepEqual(flat(again.adapter), flat(guided.adapter), 'same seed, same adapter');
+  assert.notDeepEqual(flat(guided.adapter), flat(unguided.adapter), 'guidance changes the policy samples the adapter is trained against');
+  await assert.rejects(fineTune({ model, demonstrations: demos(4), method: 'dro', hyperparameters: { ...tinyHp, policyGuidance: 0.5 } }), /policyGuidance/);
+});
+
 test('SFT baseline trains the same LoRA shape; online rounds continue from an adapter and its optimizer state', async () => {
   const sft = await fineTune({ model, demonstrations: demos(3), method: 'sft', hyperparameters: tinyHp, intraOpThreads: 1 });
   assert.equal(sft.adapter.rank, 2);

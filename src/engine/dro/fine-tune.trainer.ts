@@ -6,6 +6,7 @@ import { LoraAdapter, createLoraAdapter, ModuleShape, adapterFromLayers } from '
 import { packLoraBatch, invalidateLoraPackCache } from '../lora/lora-batch.packer';
 import { loraGradientsToAdapter, loraParameterViews, loraTrainingFeeds } from '../lora/lora-training-factors';
 import { OrtTextEncoder, OrtUNetDenoiser } from '../pipeline/onnx-executors';
+import { applyClassifierFreeGuidance } from '../pipeline/classifier-free-guidance';
 import { AdamW, AdamWState, Ema } from '../training/adamw.optimizer';
 import { CheckpointStore } from '../training/checkpoint.store';
 import { createTrainingStep, TrainingStep } from '../training/training-backend';
@@ -40,6 +41,11 @@ export interface FineTuneHyperparameters {
   bufferSampleEvery: number;
   /** DPM-Solver++ steps per policy trajectory. */
   samplingSteps: number;
+  /**
+   * Classifier-free guidance of the policy trajectories (the published buffer_guidance_scale, 1 = none);
+   * the guided prediction is what the buffer stores, as the trajectory followed it.
+   */
+  policyGuidance: number;
   seed: number;
 }
 
@@ -65,6 +71,7 @@ export const DEFAULT_FINE_TUNE_HYPERPARAMETERS: FineTuneHyperparameters = {
   bufferBatch: 4,
   bufferSampleEvery: 2,
   samplingSteps: 20,
+  policyGuidance: 1,
   seed: 0,
 };
 
@@ -133,7 +140,7 @@ export class FineTuneCanceledError extends Error {
 /**
  * Per-tenant LoRA fine-tuning on a frozen base. `dro` is Diffusion-DRO adapted to LoRA: reference =
  * base (adapter off), φ = base + LoRA, a policy snapshot of φ refreshed every N steps samples
- * trajectories into a replay buffer (DPM-Solver++ with perturbed timesteps, guidance 1), and the loss
+ * trajectories into a replay buffer (DPM-Solver++ with perturbed timesteps, guidance 1 by default), and the loss
  * is mean(max(0, (L_exp(φ) − L_exp(ref)) − (L_pol(φ) − L_pol(ref)) + margin)). `sft` is the plain
  * denoising baseline with the same LoRA shape and budget.
  */
@@ -330,7 +337,7 @@ function stack(parts: Float32Array[]): Float32Array {
   return out;
 }
 
-/** Policy trajectories (guidance 1, perturbed timesteps, one solver per trajectory), stepped in one batch. */
+/** Policy trajectories (perturbed timesteps, one solver per trajectory, optional guidance), stepped in one batch. */
 async function samplePolicyTrajectories(prep: Prepared, denoiser: OrtUNetDenoiser, policy: LoraAdapter, count: number, rng: Random): Promise<Trajectory[]> {
   const { hp, sampleLen, model } = prep;
   const T = model.schedulerConfig.num_train_timesteps;
@@ -347,19 +354,26 @@ async function samplePolicyTrajectories(prep: Prepared, denoiser: OrtUNetDenoise
     xs.push(rng.randn(sampleLen));
     trajectories.push({ demoIndex, dropped, timesteps, xt: [], output: [] });
   }
+  const guided = hp.policyGuidance !== 1;
   const cond = trajectories.map((t) => conditioning(prep, t.demoIndex, t.dropped));
-  const lora = packLoraBatch(prep.modules, prep.moduleShapes, trajectories.map(() => [{ adapter: policy, scale: 1 }])).feeds;
+  // Guided sampling runs the conditional and the unconditional half in one batch.
+  const inputs = guided ? [...cond, ...cond.map(() => ({ emb: prep.emptyEmbedding, mask: prep.emptyMask }))] : cond;
+  const lora = packLoraBatch(prep.modules, prep.moduleShapes, inputs.map(() => [{ adapter: policy, scale: 1 }])).feeds;
+  const encoderHiddenStates = stack(inputs.map((c) => c.emb));
+  const encoderMask = stack(inputs.map((c) => c.mask));
   for (let s = 0; s < hp.samplingSteps; s++) {
+    const timesteps = Float32Array.from(trajectories, (t) => t.timesteps[s]);
     const out = await denoiser.predict({
-      batch: count,
-      sample: stack(xs),
-      timesteps: Float32Array.from(trajectories, (t) => t.timesteps[s]),
-      encoderHiddenStates: stack(cond.map((c) => c.emb)),
-      encoderMask: stack(cond.map((c) => c.mask)),
+      batch: inputs.length,
+      sample: guided ? stack([...xs, ...xs]) : stack(xs),
+      timesteps: guided ? Float32Array.from([...timesteps, ...timesteps]) : timesteps,
+      encoderHiddenStates,
+      encoderMask,
       lora,
     });
+    const outputs = guided ? applyClassifierFreeGuidance(out, count, new Float32Array(count).fill(hp.policyGuidance)) : out;
     for (let i = 0; i < count; i++) {
-      const output = out.slice(i * sampleLen, (i + 1) * sampleLen);
+      const output = outputs.slice(i * sampleLen, (i + 1) * sampleLen);
       trajectories[i].xt.push(xs[i]);
       trajectories[i].output.push(output);
       xs[i] = solvers[i].step(output, trajectories[i].timesteps[s], xs[i]);
@@ -464,5 +478,6 @@ export function validateHyperparameters(hp: FineTuneHyperparameters): void {
   if (!(hp.captionDropout >= 0 && hp.captionDropout < 1)) throw new RangeError('captionDropout must be in [0, 1)');
   if (!(hp.emaDecay >= 0 && hp.emaDecay < 1)) throw new RangeError('emaDecay must be in [0, 1)');
   if (!(hp.gradClip > 0)) throw new RangeError('gradClip must be positive');
+  if (!(hp.policyGuidance >= 1 && hp.policyGuidance <= 20)) throw new RangeError('policyGuidance must be in [1, 20]');
   if (!Number.isInteger(hp.seed) || hp.seed < 0) throw new RangeError('seed must be a non-negative integer');
 }

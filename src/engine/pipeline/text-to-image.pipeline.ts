@@ -4,6 +4,7 @@ import { createScheduler, Random } from '../schedulers';
 import { attentionProjectionModules } from '../models/unet-2d-condition.model';
 import { AdapterUse, packLoraBatch } from '../lora/lora-batch.packer';
 import { Denoiser, TextEncoder, LoraFeeds } from './denoiser';
+import { applyClassifierFreeGuidance } from './classifier-free-guidance';
 
 export type SamplerName = 'dpmpp-2m' | 'ddim' | 'ddpm';
 
@@ -92,8 +93,8 @@ export class TextToImagePipeline {
       for (let k = 0; k < req.numImages; k++) rows.push({ req, reqIndex });
     });
     const n = rows.length;
-    const guided = rows.map((r) => r.req.guidanceScale !== 1);
-    const anyGuided = guided.some(Boolean);
+    const guidanceScales = rows.map((r) => r.req.guidanceScale);
+    const anyGuided = guidanceScales.some((g) => g !== 1);
     const batch = anyGuided ? 2 * n : n;
 
     // Conditional rows first, then unconditional (negative prompt or empty) rows.
@@ -126,21 +127,7 @@ export class TextToImagePipeline {
         encoderMask: mask,
         lora,
       });
-      let modelOutput = out.subarray(0, n * sampleLen);
-      if (anyGuided) {
-        const guidedOut = new Float32Array(n * sampleLen);
-        for (let i = 0; i < n; i++) {
-          const g = rows[i].req.guidanceScale;
-          const base = i * sampleLen;
-          const uBase = (n + i) * sampleLen;
-          for (let j = 0; j < sampleLen; j++) {
-            const cond = out[base + j];
-            const unc = out[uBase + j];
-            guidedOut[base + j] = guided[i] ? unc + g * (cond - unc) : cond;
-          }
-        }
-        modelOutput = guidedOut;
-      }
+      const modelOutput = anyGuided ? applyClassifierFreeGuidance(out, n, guidanceScales) : out.subarray(0, n * sampleLen);
       let noise: Float32Array | undefined;
       if (stepNoise) {
         noise = new Float32Array(n * sampleLen);
