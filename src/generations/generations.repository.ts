@@ -14,18 +14,21 @@ export class GenerationsRepository {
     @InjectRepository(GenerationImageEntity) private readonly images: Repository<GenerationImageEntity>,
   ) {}
 
-  /** The generation and its images in one transaction: a generation is never listed without its images. */
+  /**
+   * The generation and its images in one transaction: a generation is never listed without its images.
+   * Plain inserts (no read first): on SQLite a transaction that read before its first write fails
+   * outright when another process (the worker) commits in between.
+   */
   async createWithImages(
     generation: Omit<GenerationEntity, 'createdAt' | 'tenant'>,
     images: Omit<GenerationImageEntity, 'createdAt' | 'generation' | 'tenantId' | 'generationId'>[],
   ): Promise<GenerationWithImages> {
     return this.generations.manager.transaction(async (manager) => {
       const createdAt = new Date();
-      const saved = await manager.save(GenerationEntity, manager.create(GenerationEntity, { ...generation, createdAt }));
-      const rows = await manager.save(
-        GenerationImageEntity,
-        images.map((image) => manager.create(GenerationImageEntity, { ...image, tenantId: generation.tenantId, generationId: generation.id, createdAt })),
-      );
+      const saved = manager.create(GenerationEntity, { ...generation, createdAt });
+      await manager.insert(GenerationEntity, saved);
+      const rows = images.map((image) => manager.create(GenerationImageEntity, { ...image, tenantId: generation.tenantId, generationId: generation.id, createdAt }));
+      if (rows.length > 0) await manager.insert(GenerationImageEntity, rows);
       return { ...saved, images: rows };
     });
   }

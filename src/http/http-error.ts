@@ -47,6 +47,10 @@ function fromDatabase(error: QueryFailedError): HttpErrorBody | undefined {
   if (code.startsWith('SQLITE_CONSTRAINT') || code.startsWith('23')) {
     return body(HttpStatus.BAD_REQUEST, 'Request violates a data constraint');
   }
+  // Lock contention outlasting the busy timeout, deadlocks, serialization failures: retrying helps.
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') || code === '40001' || code === '40P01' || code === '55P03') {
+    return body(HttpStatus.SERVICE_UNAVAILABLE, 'The database is busy; retry shortly');
+  }
   if (code === 'SQLITE_TOOBIG') return body(HttpStatus.PAYLOAD_TOO_LARGE, 'A value in the request is too large');
   if (code.startsWith('22')) return body(HttpStatus.BAD_REQUEST, 'A value in the request has the wrong form');
   return undefined;

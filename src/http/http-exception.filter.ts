@@ -3,6 +3,9 @@ import type { Response } from 'express';
 import { TooManyRequestsException } from '../limits/too-many-requests.exception';
 import { toHttpError } from './http-error';
 
+/** A busy database is usually free again within the second. */
+const BUSY_RETRY_AFTER_S = 1;
+
 @Catch()
 export class HttpExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('HttpExceptionFilter');
@@ -19,6 +22,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
       return;
     }
     if (exception instanceof TooManyRequestsException) response.setHeader('Retry-After', String(exception.retryAfterS));
+    else if (errorBody.statusCode === HttpStatus.SERVICE_UNAVAILABLE) response.setHeader('Retry-After', String(BUSY_RETRY_AFTER_S));
     response.status(errorBody.statusCode).json(errorBody);
   }
 }

@@ -8,11 +8,15 @@ import { TenantEntity } from './tenant.entity';
 export class TenantsRepository {
   constructor(@InjectRepository(TenantEntity) private readonly tenants: Repository<TenantEntity>) {}
 
-  /** Creates the tenant and its first key in one transaction: a tenant never exists without a key. */
+  /**
+   * Creates the tenant and its first key in one transaction: a tenant never exists without a key.
+   * Plain inserts, for the reason given at GenerationsRepository.createWithImages.
+   */
   async createWithKey(tenant: Pick<TenantEntity, 'id' | 'name' | 'webhookSecret'>, key: Pick<ApiKeyEntity, 'id' | 'prefix' | 'hash'>): Promise<TenantEntity> {
     return this.tenants.manager.transaction(async (manager) => {
-      const saved = await manager.save(TenantEntity, manager.create(TenantEntity, { ...tenant, createdAt: new Date() }));
-      await manager.save(ApiKeyEntity, manager.create(ApiKeyEntity, { ...key, tenantId: saved.id, revokedAt: null }));
+      const saved = manager.create(TenantEntity, { ...tenant, createdAt: new Date() });
+      await manager.insert(TenantEntity, saved);
+      await manager.insert(ApiKeyEntity, manager.create(ApiKeyEntity, { ...key, tenantId: saved.id, revokedAt: null }));
       return saved;
     });
   }

@@ -1,8 +1,9 @@
-import { BadRequestException, PayloadTooLargeException } from '@nestjs/common';
+import { ArgumentsHost, BadRequestException, Logger, PayloadTooLargeException } from '@nestjs/common';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EntityNotFoundError, QueryFailedError } from 'typeorm';
 import { toHttpError } from '../../src/http/http-error';
+import { HttpExceptionFilter } from '../../src/http/http-exception.filter';
 import { flattenValidationErrors } from '../../src/http/validation.pipe';
 import { InvalidStorageKeyError, StorageNotFoundError } from '../../src/storage/storage.port';
 
@@ -30,6 +31,30 @@ describe('error mapping', () => {
     assert.equal(toHttpError(queryError('22001')).statusCode, 400);
     assert.equal(toHttpError(queryError('SQLITE_TOOBIG')).statusCode, 413);
     assert.equal(toHttpError(new EntityNotFoundError('DatasetEntity', {})).statusCode, 404);
+  });
+
+  it('maps lock contention of SQLite and PostgreSQL to 503 (retry), not 500', () => {
+    for (const code of ['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_LOCKED', '40001', '40P01', '55P03']) {
+      assert.deepEqual(toHttpError(queryError(code)), { statusCode: 503, error: 'Service Unavailable', message: 'The database is busy; retry shortly' }, code);
+    }
+    // The response tells the client when to retry.
+    const sent: { headers: Record<string, string>; status?: number; body?: unknown } = { headers: {} };
+    const response = {
+      headersSent: false,
+      setHeader: (name: string, value: string) => (sent.headers[name] = value),
+      status: (status: number) => ((sent.status = status), response),
+      json: (body: unknown) => (sent.body = body),
+    };
+    const host = { switchToHttp: () => ({ getResponse: () => response }) } as unknown as ArgumentsHost;
+    const logError = Logger.prototype.error;
+    Logger.prototype.error = () => undefined;
+    try {
+      new HttpExceptionFilter().catch(queryError('SQLITE_BUSY_SNAPSHOT'), host);
+    } finally {
+      Logger.prototype.error = logError;
+    }
+    assert.equal(sent.status, 503);
+    assert.equal(sent.headers['Retry-After'], '1');
   });
 
   it('maps body-parser style errors by their status and type', () => {
