@@ -2,7 +2,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { CliArgs, runCli } from './cli-args';
 import { buildEmojiDataset, conceptsForSplit, loadEmojiCatalog, BASE_TRAINING_STYLES } from '../engine/data';
-import { captionVocabulary, createEmojiBaseModel, emojiCaptionedImages, EMOJI_BASE_RECIPE } from '../engine/training/emoji-base.recipe';
+import { captionVocabulary, createEmojiBaseModel, emojiCaptionedImages, EMOJI_BASE_RECIPE, EMOJI_BASE_TRAINING_STEPS } from '../engine/training/emoji-base.recipe';
 import { pretrain, readTrainingLog, ScheduleChange } from '../engine/training/pretrain.trainer';
 import { ProgressBar, formatDuration } from '../engine/training/progress-reporter';
 import { loadDiffusionModel } from '../engine/models/diffusion-model';
@@ -11,7 +11,7 @@ import { CheckpointStore } from '../engine/training/checkpoint.store';
 import * as fsp from 'fs/promises';
 
 /**
- * npm run pretrain -- [--out models/emoji-base] [--steps 8000] [--batch 64] [--resume]
+ * npm run pretrain -- [--out models/emoji-base] [--steps 12000] [--batch 64] [--resume]
  *   [--checkpoint-dir DIR] [--lr 3e-4] [--threads N] [--limit N] [--seed 0]
  * Trains the bundled base model on Noto + Twemoji (train split) and writes a diffusers folder.
  */
@@ -19,7 +19,7 @@ runCli(async () => {
   const args = new CliArgs();
   const out = path.resolve(args.string('out', path.join('models', 'emoji-base')));
   const checkpointDir = path.resolve(args.string('checkpoint-dir', path.join(os.homedir(), '.cache', 'style-as-a-service', 'pretrain', path.basename(out))));
-  const steps = args.number('steps', 8000);
+  const steps = args.number('steps', EMOJI_BASE_TRAINING_STEPS);
   const batchSize = args.number('batch', 64);
   const resume = args.flag('resume');
   const lr = args.number('lr', 3e-4);

@@ -1,6 +1,6 @@
 import * as fsp from 'fs/promises';
 import * as path from 'path';
-import { EMOJI_BASE_RECIPE } from './emoji-base.recipe';
+import { EMOJI_BASE_RECIPE, EMOJI_BASE_TRAINING_STEPS } from './emoji-base.recipe';
 import { readTrainingLog } from './pretrain.trainer';
 import { readJsonFileOrNull } from '../io/json-file';
 
@@ -81,7 +81,7 @@ encoder, tokenizer and scheduler follow the diffusers/transformers layouts and n
 ## Training
 
 \`\`\`bash
-npm run pretrain -- --steps ${log?.scheduleSteps ?? 8000} --batch ${log?.batchSize ?? 64} --resume
+npm run pretrain -- --steps ${log?.scheduleSteps ?? EMOJI_BASE_TRAINING_STEPS} --batch ${log?.batchSize ?? 64} --resume
 \`\`\`
 
 Recipe: v-prediction with cosine betas, Min-SNR-γ loss weighting (γ = 5), 10 % caption dropout for
@@ -103,8 +103,9 @@ ${scores}
 ## Limitations
 
 32×32 pixels, one emoji per image on white; it knows the emoji vocabulary and the two styles it was
-trained on, nothing else. Unknown words map to \`[UNK]\`. Training is still in progress: later steps
-sharpen shapes and details.
+trained on, nothing else. Unknown words map to \`[UNK]\`. Simple, frequent shapes (hearts, suns,
+faces) come out reliably; detailed objects (food, plants, vehicles) often remain coloured blobs at this
+training budget — more steps improve them (\`npm run pretrain -- --resume --steps N\`).
 `;
   await fsp.writeFile(path.join(dir, 'README.md'), card);
   return card;
