@@ -3,6 +3,7 @@ import * as path from 'path';
 import { EMOJI_BASE_RECIPE, EMOJI_BASE_TRAINING_STEPS } from './emoji-base.recipe';
 import { readTrainingLog } from './pretrain.trainer';
 import { readJsonFileOrNull } from '../io/json-file';
+import { DEFAULT_EVAL_SAMPLING, SamplingSettings } from '../eval/style-evaluation';
 
 interface BaseEval {
   conceptTop5: number;
@@ -21,8 +22,9 @@ function paramCount(tensorsBytes: number): string {
 export async function writeEmojiBaseModelCard(dir: string): Promise<string> {
   const log = await readTrainingLog(dir);
   const data = await readJsonFileOrNull<{ trainConcepts: string[]; heldOutConcepts: string[]; styles: string[]; imageSize: number }>(path.join(dir, 'training_data.json'));
-  const evaluation = await readJsonFileOrNull<{ base: BaseEval; measuredAtStep?: number; sampling?: { steps: number; guidanceScale: number } }>(path.join(dir, 'eval.json'));
-  const sampling = `DPM-Solver++ ${evaluation?.sampling?.steps ?? 20} steps, guidance ${evaluation?.sampling?.guidanceScale ?? 4}`;
+  const evaluation = await readJsonFileOrNull<{ base: BaseEval; measuredAtStep?: number; sampling?: SamplingSettings }>(path.join(dir, 'eval.json'));
+  const { steps, guidanceScale } = evaluation?.sampling ?? DEFAULT_EVAL_SAMPLING;
+  const sampling = `DPM-Solver++ ${steps} steps, guidance ${guidanceScale}`;
   const unetBytes = (await fsp.stat(path.join(dir, 'unet', 'diffusion_pytorch_model.safetensors'))).size;
   const textBytes = (await fsp.stat(path.join(dir, 'text_encoder', 'model.safetensors'))).size;
   const r = EMOJI_BASE_RECIPE;
