@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
 import { generateWebhookSecret, signWebhook } from './webhook-signature';
 import { WebhookDeliveriesRepository } from './webhook-deliveries.repository';
@@ -16,7 +16,7 @@ const BATCH = 8;
  * retried with exponential backoff up to WEBHOOK_MAX_ATTEMPTS.
  */
 @Injectable()
-export class WebhookDeliveryLoop implements OnApplicationBootstrap, OnApplicationShutdown {
+export class WebhookDeliveryLoop implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('WebhookDelivery');
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
@@ -31,7 +31,11 @@ export class WebhookDeliveryLoop implements OnApplicationBootstrap, OnApplicatio
     this.schedule(0);
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /**
+   * Before, not on, application shutdown: the database closes in its own onApplicationShutdown, and an
+   * attempt still in flight must record its answer first, or the delivery waits out its lock to be resent.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;

@@ -18,21 +18,34 @@ interface Received {
   body: string;
 }
 
+type ReceiverAnswer = { status: number; headers?: Record<string, string> };
+
 /** A loopback receiver: records every request and answers with what `respond` says for its path. */
-async function startReceiver(respond: (path: string, n: number) => { status: number; headers?: Record<string, string> }) {
+async function startReceiver(respond: (path: string, n: number) => ReceiverAnswer | Promise<ReceiverAnswer>) {
   const received: Received[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       received.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() });
-      const answer = respond(req.url ?? '', received.filter((r) => r.path === req.url).length);
-      res.writeHead(answer.status, answer.headers).end('ok');
+      void Promise.resolve(respond(req.url ?? '', received.filter((r) => r.path === req.url).length)).then((answer) =>
+        res.writeHead(answer.status, answer.headers).end('ok'),
+      );
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return { base, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+/** A tenant with a four-image dataset, ready for fine-tunes. */
+async function createTenantWithDataset(t: TestApp) {
+  const tenant = (await createTenant(t)) as { id: string; apiKey: string; webhookSecret: string };
+  const dataset = await t.http().post('/v1/datasets').set(...bearer(tenant.apiKey)).send({ name: 'board' });
+  let upload = t.http().post(`/v1/datasets/${dataset.body.id}/images`).set(...bearer(tenant.apiKey));
+  for (let i = 0; i < 4; i++) upload = upload.attach('images', await png(24, 24, { r: 60 * i, g: 90, b: 20 }, i), `i${i}.png`);
+  assert.equal((await upload).status, 200);
+  return { tenant, datasetId: dataset.body.id as string };
 }
 
 describe('fine-tune webhooks', () => {
@@ -52,12 +65,7 @@ describe('fine-tune webhooks', () => {
     t = await startTestApp({ modelsDir, webhooks: { pollMs: 50, backoffMs: 50, maxAttempts: 3, timeoutMs: 10_000 } });
     // The receiver shares this process with the in-process worker, whose session loads block the event
     // loop for seconds on a busy machine: a generous deadline keeps the attempt counts deterministic.
-    tenant = (await createTenant(t)) as typeof tenant;
-    const dataset = await t.http().post('/v1/datasets').set(...bearer(tenant.apiKey)).send({ name: 'board' });
-    datasetId = dataset.body.id;
-    let upload = t.http().post(`/v1/datasets/${datasetId}/images`).set(...bearer(tenant.apiKey));
-    for (let i = 0; i < 4; i++) upload = upload.attach('images', await png(24, 24, { r: 60 * i, g: 90, b: 20 }, i), `i${i}.png`);
-    assert.equal((await upload).status, 200);
+    ({ tenant, datasetId } = await createTenantWithDataset(t));
     receiver = await startReceiver((path, n) => {
       if (path === '/flaky') return { status: n <= 2 ? 500 : 204 };
       if (path === '/moved') return { status: 302, headers: { Location: `${receiver.base}/elsewhere` } };
@@ -155,5 +163,37 @@ describe('fine-tune webhooks', () => {
     const created = await createJob('/hook', 4);
     const res = await t.http().get(`/v1/fine-tunes/${created.body.id}/webhook-deliveries`).set(...bearer(other.apiKey));
     assert.equal(res.status, 404);
+  });
+});
+
+describe('webhook delivery at shutdown', () => {
+  it('finishes an attempt in flight before the process closes its database connection', async () => {
+    const modelsDir = mkdtempSync(join(tmpdir(), 'saas-webhook-models-'));
+    await writeTinyModel(modelsDir);
+    // The API's loop polls once at start-up and then not for an hour, so the worker's loop is the one that claims the delivery.
+    const t = await startTestApp({ modelsDir, webhooks: { pollMs: 3_600_000, backoffMs: 50, maxAttempts: 3, timeoutMs: 10_000 } });
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    const receiver = await startReceiver(async () => {
+      await answered;
+      return { status: 200 };
+    });
+    try {
+      const { tenant, datasetId } = await createTenantWithDataset(t);
+      const created = await t.http().post('/v1/fine-tunes').set(...bearer(tenant.apiKey)).send({ datasetId, method: 'sft', hyperparameters: { steps: 4, batchSize: 1 }, webhookUrl: `${receiver.base}/slow` });
+      assert.equal((await t.http().post(`/v1/fine-tunes/${created.body.id}/cancel`).set(...bearer(tenant.apiKey))).status, 200);
+      const worker = await startInProcessWorker(t.config);
+      await waitFor(async () => (receiver.received.length > 0 ? true : undefined), 'the attempt to reach the receiver');
+      const closing = worker.close();
+      setTimeout(answer, 200);
+      await closing;
+      const rows = (await t.http().get(`/v1/fine-tunes/${created.body.id}/webhook-deliveries`).set(...bearer(tenant.apiKey))).body.data;
+      assert.deepEqual(rows.map((r: { status: string; attempts: number; lastStatusCode: number }) => [r.status, r.attempts, r.lastStatusCode]), [['delivered', 1, 200]]);
+    } finally {
+      answer();
+      await receiver.close();
+      await t.close();
+      rmSync(modelsDir, { recursive: true, force: true });
+    }
   });
 });
