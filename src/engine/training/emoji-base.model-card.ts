@@ -106,8 +106,9 @@ ${scores}
 
 32×32 pixels, one emoji per image on white; it knows the emoji vocabulary and the two styles it was
 trained on, nothing else. Unknown words map to \`[UNK]\`. Simple, frequent shapes (hearts, suns,
-faces) come out reliably; detailed objects (food, plants, vehicles) often remain coloured blobs at this
-training budget — more steps improve them (\`npm run pretrain -- --resume --steps N\`).
+faces, cat faces) come out reliably and a tree is recognisable in the Twemoji style; detailed objects
+(pizza, rocket) often remain coloured blobs at this training budget — each extension of the schedule
+has improved them so far (\`npm run pretrain -- --resume --steps N\`).
 `;
   await fsp.writeFile(path.join(dir, 'README.md'), card);
   return card;
