@@ -361,6 +361,7 @@ async function samplePolicyTrajectories(prep: Prepared, denoiser: OrtUNetDenoise
   const lora = packLoraBatch(prep.modules, prep.moduleShapes, inputs.map(() => [{ adapter: policy, scale: 1 }])).feeds;
   const encoderHiddenStates = stack(inputs.map((c) => c.emb));
   const encoderMask = stack(inputs.map((c) => c.mask));
+  const guidanceScales = new Float32Array(count).fill(hp.policyGuidance);
   for (let s = 0; s < hp.samplingSteps; s++) {
     const timesteps = Float32Array.from(trajectories, (t) => t.timesteps[s]);
     const out = await denoiser.predict({
@@ -371,7 +372,7 @@ async function samplePolicyTrajectories(prep: Prepared, denoiser: OrtUNetDenoise
       encoderMask,
       lora,
     });
-    const outputs = guided ? applyClassifierFreeGuidance(out, count, new Float32Array(count).fill(hp.policyGuidance)) : out;
+    const outputs = guided ? applyClassifierFreeGuidance(out, count, guidanceScales) : out;
     for (let i = 0; i < count; i++) {
       const output = outputs.slice(i * sampleLen, (i + 1) * sampleLen);
       trajectories[i].xt.push(xs[i]);
