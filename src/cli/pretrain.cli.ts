@@ -11,7 +11,7 @@ import { CheckpointStore } from '../engine/training/checkpoint.store';
 import * as fsp from 'fs/promises';
 
 /**
- * npm run pretrain -- [--out models/emoji-base] [--steps 16000] [--batch 64] [--resume]
+ * npm run pretrain -- [--out models/emoji-base] [--steps 20000] [--batch 64] [--resume]
  *   [--checkpoint-dir DIR] [--lr 3e-4] [--threads N] [--limit N] [--seed 0]
  * Trains the bundled base model on Noto + Twemoji (train split) and writes a diffusers folder.
  */

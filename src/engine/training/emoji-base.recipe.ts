@@ -55,7 +55,7 @@ export const EMOJI_BASE_RECIPE = {
 } as const;
 
 /** Schedule length of the bundled model's training (`npm run pretrain` default), batch 64. */
-export const EMOJI_BASE_TRAINING_STEPS = 16_000;
+export const EMOJI_BASE_TRAINING_STEPS = 20_000;
 
 /** Every caption word the training data can produce (labels, tags, style phrases). */
 export function captionVocabulary(concepts: readonly EmojiConcept[]): string[] {
