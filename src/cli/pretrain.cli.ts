@@ -2,18 +2,21 @@ import * as os from 'os';
 import * as path from 'path';
 import { CliArgs, runCli } from './cli-args';
 import { buildEmojiDataset, conceptsForSplit, loadEmojiCatalog, BASE_TRAINING_STYLES } from '../engine/data';
-import { captionVocabulary, createEmojiBaseModel, emojiCaptionedImages, EMOJI_BASE_RECIPE, EMOJI_BASE_TRAINING_STEPS } from '../engine/training/emoji-base.recipe';
+import { captionVocabulary, createEmojiBaseModel, emojiCaptionedImages, EMOJI_BASE_RECIPE, EMOJI_BASE_TRAINING_STEPS, DEFAULT_PRETRAIN_LR } from '../engine/training/emoji-base.recipe';
 import { pretrain, readTrainingLog, ScheduleChange } from '../engine/training/pretrain.trainer';
 import { ProgressBar, formatDuration } from '../engine/training/progress-reporter';
 import { loadDiffusionModel } from '../engine/models/diffusion-model';
 import { writeFileAtomic } from '../engine/io/atomic-write';
 import { CheckpointStore } from '../engine/training/checkpoint.store';
 import * as fsp from 'fs/promises';
+import { DEFAULT_FOCUS_TIMESTEPS } from '../engine/training/focus-sampler';
 
 /**
- * npm run pretrain -- [--out models/emoji-base] [--steps 20000] [--batch 64] [--resume]
+ * npm run pretrain -- [--out models/emoji-base] [--steps 24500] [--batch 64] [--resume]
  *   [--checkpoint-dir DIR] [--lr 3e-4] [--threads N] [--limit N] [--seed 0]
+ *   [--focus-share 0] [--focus-power 1] [--focus-refresh 1000]
  * Trains the bundled base model on Noto + Twemoji (train split) and writes a diffusers folder.
+ * --focus-share > 0 draws that share of every batch in proportion to each image's current loss.
  */
 runCli(async () => {
   const args = new CliArgs();
@@ -22,11 +25,16 @@ runCli(async () => {
   const steps = args.number('steps', EMOJI_BASE_TRAINING_STEPS);
   const batchSize = args.number('batch', 64);
   const resume = args.flag('resume');
-  const lr = args.number('lr', 3e-4);
+  const lr = args.number('lr', DEFAULT_PRETRAIN_LR);
   const threads = args.optionalString('threads');
   const limit = args.optionalString('limit');
   const seed = args.number('seed', 0);
   const checkpointEvery = args.number('checkpoint-every', 500);
+  const focusShare = args.number('focus-share', 0);
+  const focusPower = args.number('focus-power', 1);
+  const focusRefresh = args.number('focus-refresh', 1000);
+  if (!(focusShare >= 0 && focusShare <= 1)) throw new Error(`--focus-share must be in [0, 1], got ${focusShare}`);
+  if (!(focusPower > 0) || !(focusRefresh >= 1)) throw new Error('--focus-power must be > 0 and --focus-refresh ≥ 1');
   args.rejectUnknown();
 
   const catalog = loadEmojiCatalog({ includeFlags: false });
@@ -44,9 +52,10 @@ runCli(async () => {
   if (resume && exported) {
     const previous = await readTrainingLog(out);
     scheduleChanges = previous?.scheduleChanges ?? [];
-    if (previous && previous.scheduleSteps !== steps) {
-      scheduleChanges = [...scheduleChanges, { atStep: previous.steps, fromSteps: previous.scheduleSteps, toSteps: steps }];
-      console.error(`schedule: ${previous.scheduleSteps} → ${steps} steps from step ${previous.steps} on`);
+    if (previous && (previous.scheduleSteps !== steps || previous.lr !== lr)) {
+      const lrChange = previous.lr !== lr ? { fromLr: previous.lr, toLr: lr } : {};
+      scheduleChanges = [...scheduleChanges, { atStep: previous.steps, fromSteps: previous.scheduleSteps, toSteps: steps, ...lrChange }];
+      console.error(`schedule: ${previous.scheduleSteps} → ${steps} steps, peak lr ${previous.lr} → ${lr}, from step ${previous.steps} on`);
     }
     // The vocabulary and configs are part of the trained model: keep the saved ones.
     const saved = await loadDiffusionModel(out);
@@ -85,6 +94,7 @@ runCli(async () => {
     resume,
     startFrom,
     scheduleChanges,
+    focus: focusShare > 0 ? { share: focusShare, power: focusPower, refreshEverySteps: focusRefresh, timesteps: DEFAULT_FOCUS_TIMESTEPS } : undefined,
     intraOpThreads: threads ? Number(threads) : undefined,
     signal: ac.signal,
     onProgress: (p) =>
@@ -97,7 +107,7 @@ runCli(async () => {
       }),
     extraFiles: async () => ({
       'training_data.json': JSON.stringify(
-        { styles: BASE_TRAINING_STYLES, imageSize: dataset.size, trainConcepts: train.map((c) => c.id), heldOutConcepts: conceptsForSplit(catalog.concepts, 'heldOut').map((c) => c.id) },
+        { styles: BASE_TRAINING_STYLES, imageSize: dataset.size, trainImages: dataset.count, trainConcepts: train.map((c) => c.id), heldOutConcepts: conceptsForSplit(catalog.concepts, 'heldOut').map((c) => c.id) },
         null,
         1,
       ),

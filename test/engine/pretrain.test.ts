@@ -85,6 +85,31 @@ test('a resumed run with a new schedule length records the change in the trainin
   const card = await writeEmojiBaseModelCard(path.join(dir, 'model'));
   assert.match(card, /4 of 4 scheduled steps × batch 3 = 12 samples seen/);
   assert.match(card, /The schedule was set to 4 steps at step 2 \(it had been 8\)/);
-  assert.match(card, /npm run pretrain -- --steps 4 --batch 3 --resume/);
+  assert.match(card, /npm run pretrain -- --steps 4 --batch 3 --lr 0\.001 --resume/);
   await fsp.rm(dir, { recursive: true, force: true });
+});
+
+test('focus sampling: resumed mid-epoch it draws the same batches, and the log and card record it', async () => {
+  const a = await fsp.mkdtemp(path.join(os.tmpdir(), 'pt-focus-a-'));
+  const b = await fsp.mkdtemp(path.join(os.tmpdir(), 'pt-focus-b-'));
+  // Batch 4 over 6 images: the abort at step 2 falls mid-epoch, and losses are re-measured at steps 0 and 2.
+  const focus = { share: 0.5, power: 2, refreshEverySteps: 2, timesteps: [600, 950] };
+  const over = { focus, batchSize: 4, scheduleChanges: [{ atStep: 0, fromSteps: 4, toSteps: 4, fromLr: 5e-4, toLr: 1e-3 }] };
+  const straight = await run(a, over);
+  const ac = new AbortController();
+  await run(b, { ...over, signal: ac.signal, onProgress: (p) => p.step === 2 && ac.abort() });
+  const resumed = await run(b, { ...over, resume: true });
+  assert.equal(resumed.finalLoss, straight.finalLoss);
+  const ma = await loadDiffusionModel(path.join(a, 'model'));
+  const mb = await loadDiffusionModel(path.join(b, 'model'));
+  for (const [k, v] of ma.unetParams) assert.deepEqual(mb.unetParams.get(k)!.data, v.data, k);
+
+  const log = await readTrainingLog(path.join(b, 'model'));
+  assert.deepEqual(log?.focus, { ...focus, fromStep: 0 });
+  const card = await writeEmojiBaseModelCard(path.join(b, 'model'));
+  assert.match(card, /--lr 0\.001 --focus-share 0\.5 --focus-power 2 --focus-refresh 2 --resume/);
+  assert.match(card, /peak lr of 0\.001 at step 0 \(it had been 4 steps, lr 0\.0005\)/);
+  assert.match(card, /From step 0 on, 50 % of every batch was drawn with probability ∝ \(x̂0 error\)\^2/);
+  await fsp.rm(a, { recursive: true, force: true });
+  await fsp.rm(b, { recursive: true, force: true });
 });

@@ -1,6 +1,6 @@
 import * as fsp from 'fs/promises';
 import * as path from 'path';
-import { EMOJI_BASE_RECIPE, EMOJI_BASE_TRAINING_STEPS } from './emoji-base.recipe';
+import { DEFAULT_PRETRAIN_LR, EMOJI_BASE_RECIPE, EMOJI_BASE_TRAINING_STEPS } from './emoji-base.recipe';
 import { readTrainingLog } from './pretrain.trainer';
 import { readJsonFileOrNull } from '../io/json-file';
 import { DEFAULT_EVAL_SAMPLING, SamplingSettings } from '../eval/style-evaluation';
@@ -21,20 +21,31 @@ function paramCount(tensorsBytes: number): string {
  */
 export async function writeEmojiBaseModelCard(dir: string): Promise<string> {
   const log = await readTrainingLog(dir);
-  const data = await readJsonFileOrNull<{ trainConcepts: string[]; heldOutConcepts: string[]; styles: string[]; imageSize: number }>(path.join(dir, 'training_data.json'));
+  const data = await readJsonFileOrNull<{ trainConcepts: string[]; heldOutConcepts: string[]; styles: string[]; imageSize: number; trainImages?: number }>(path.join(dir, 'training_data.json'));
   const evaluation = await readJsonFileOrNull<{ base: BaseEval; measuredAtStep?: number; sampling?: SamplingSettings }>(path.join(dir, 'eval.json'));
   const { steps, guidanceScale } = evaluation?.sampling ?? DEFAULT_EVAL_SAMPLING;
   const sampling = `DPM-Solver++ ${steps} steps, guidance ${guidanceScale}`;
   const unetBytes = (await fsp.stat(path.join(dir, 'unet', 'diffusion_pytorch_model.safetensors'))).size;
   const textBytes = (await fsp.stat(path.join(dir, 'text_encoder', 'model.safetensors'))).size;
   const r = EMOJI_BASE_RECIPE;
-  const trainImages = data ? data.trainConcepts.length * data.styles.length : 0;
+  // Older folders lack the image count: every concept then counts once per style.
+  const trainImages = data ? (data.trainImages ?? data.trainConcepts.length * data.styles.length) : 0;
   const compute = log
     ? `${log.steps.toLocaleString('en')} of ${log.scheduleSteps.toLocaleString('en')} scheduled steps × batch ${log.batchSize} = ${log.samplesSeen.toLocaleString('en')} samples seen, ${log.trainHours.toFixed(2)} h of training on ${log.host.cpus} CPU cores (${log.host.cpuModel}, ${log.host.engine ?? 'onnxruntime'}), ${log.samplesPerSecond} samples/s on average (the machine was shared with other work for much of it)`
     : 'not recorded';
   const scheduleNote = (log?.scheduleChanges ?? [])
-    .map((c) => ` The schedule was set to ${c.toSteps.toLocaleString('en')} steps at step ${c.atStep.toLocaleString('en')} (it had been ${c.fromSteps.toLocaleString('en')}): from there the cosine decay follows the new length.`)
+    .map((c) =>
+      c.toLr !== undefined && c.toLr !== c.fromLr
+        ? ` The schedule was set to ${c.toSteps.toLocaleString('en')} steps and a peak lr of ${c.toLr} at step ${c.atStep.toLocaleString('en')} (it had been ${c.fromSteps.toLocaleString('en')} steps, lr ${c.fromLr}): from there the cosine decay follows the new length and peak.`
+        : ` The schedule was set to ${c.toSteps.toLocaleString('en')} steps at step ${c.atStep.toLocaleString('en')} (it had been ${c.fromSteps.toLocaleString('en')}): from there the cosine decay follows the new length.`,
+    )
     .join('');
+  const focus = log?.focus;
+  const focusFlags = focus ? ` --focus-share ${focus.share} --focus-power ${focus.power} --focus-refresh ${focus.refreshEverySteps}` : '';
+  const lrFlag = log && log.lr !== DEFAULT_PRETRAIN_LR ? ` --lr ${log.lr}` : '';
+  const focusNote = focus
+    ? ` From step ${focus.fromStep.toLocaleString('en')} on, ${Math.round(focus.share * 100)} % of every batch was drawn with probability ∝ (x̂0 error)^${focus.power}: each image's squared error of the model's clean-image estimate at t = ${focus.timesteps.join('/')}, re-measured every ${focus.refreshEverySteps.toLocaleString('en')} steps, so that concepts still drawn as blobs are visited more often than shapes learned from many relatives.`
+    : '';
   const scores = evaluation
     ? `| metric | value |\n|---|---|\n| concept top-5 (share of ${evaluation.base.prompts} prompts from training concepts, fixed seeds, whose image has the prompted concept in the scorer's top 5) | ${evaluation.base.conceptTop5} |\n| style accuracy (prompted style = the scorer's most likely style) | ${evaluation.base.styleAccuracy} |\n\nMeasured at training step ${evaluation.measuredAtStep ?? '?'}; sampling: ${sampling}.`
     : 'Not measured yet: run `npm run eval -- --base-only --model-card`.';
@@ -83,15 +94,15 @@ encoder, tokenizer and scheduler follow the diffusers/transformers layouts and n
 ## Training
 
 \`\`\`bash
-npm run pretrain -- --steps ${log?.scheduleSteps ?? EMOJI_BASE_TRAINING_STEPS} --batch ${log?.batchSize ?? 64} --resume
+npm run pretrain -- --steps ${log?.scheduleSteps ?? EMOJI_BASE_TRAINING_STEPS} --batch ${log?.batchSize ?? 64}${lrFlag}${focusFlags} --resume
 \`\`\`
 
 Recipe: v-prediction with cosine betas, Min-SNR-γ loss weighting (γ = 5), 10 % caption dropout for
-classifier-free guidance, AdamW (lr ${log?.lr ?? 3e-4}, 500 warm-up steps, cosine decay to 10 %, weight
+classifier-free guidance, AdamW (lr ${log?.lr ?? DEFAULT_PRETRAIN_LR}, 500 warm-up steps, cosine decay to 10 %, weight
 decay 0.01 on weights), gradient clipping at 1, an EMA of the weights (0.999; the EMA weights are
 exported), fixed seeds, checkpoints every 300 steps (\`--resume\` continues exactly; without a
 checkpoint it continues from this folder's weights and logged step). Every step runs forward, loss and
-gradients as one ONNX Runtime session call (the engine's gradient graphs), on CPU.
+gradients as one ONNX Runtime session call (the engine's gradient graphs), on CPU.${focusNote}
 
 Compute so far (\`training_log.json\`): ${compute}.${scheduleNote}
 
@@ -106,10 +117,11 @@ ${scores}
 
 32×32 pixels, one emoji per image on white; it knows the emoji vocabulary and the two styles it was
 trained on, nothing else. Unknown words map to \`[UNK]\`. Simple, frequent shapes (suns, faces, cat
-faces) come out reliably, a red heart sometimes as a red disc, and a tree is recognisable in the
-Twemoji style. Detailed objects (pizza, rocket) remain blobs of the right colours: extending the
-schedule from 16,000 to 20,000 steps raised concept top-5 from 0.641 to 0.695 but did not make them
-recognisable; they probably need more capacity or resolution rather than more steps alone.
+faces, red hearts) come out reliably, and a tree is recognisable in the Twemoji style. Detailed
+objects (pizza, rocket) remain blobs of the right colours: 4,500 steps of loss-focused sampling at a
+doubled peak lr (from step 20,000) raised concept top-5 from 0.695 to 0.727 and turned most red-heart
+samples from discs into hearts, but did not make them recognisable; they probably need more capacity
+or resolution rather than more steps alone.
 `;
   await fsp.writeFile(path.join(dir, 'README.md'), card);
   return card;

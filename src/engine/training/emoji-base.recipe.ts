@@ -55,7 +55,10 @@ export const EMOJI_BASE_RECIPE = {
 } as const;
 
 /** Schedule length of the bundled model's training (`npm run pretrain` default), batch 64. */
-export const EMOJI_BASE_TRAINING_STEPS = 20_000;
+export const EMOJI_BASE_TRAINING_STEPS = 24_500;
+
+/** Peak learning rate of `npm run pretrain` (warm-up, then cosine decay to 10 %). */
+export const DEFAULT_PRETRAIN_LR = 3e-4;
 
 /** Every caption word the training data can produce (labels, tags, style phrases). */
 export function captionVocabulary(concepts: readonly EmojiConcept[]): string[] {

@@ -10,6 +10,7 @@ import { createTrainingStep } from './training-backend';
 import { AdamW, Ema } from './adamw.optimizer';
 import { CheckpointStore } from './checkpoint.store';
 import { readJsonFileOrNull } from '../io/json-file';
+import { FocusSampling, LossProportionalSampler, measureImageLosses } from './focus-sampler';
 
 /** One training image with a caption sampler (captions vary per visit: tag dropout, style phrase). */
 export interface CaptionedImages {
@@ -50,6 +51,8 @@ export interface PretrainOptions {
   onProgress?: (p: PretrainProgress) => void;
   /** Earlier schedule lengths of a resumed run, recorded in training_log.json (the learning rate follows the current one). */
   scheduleChanges?: ScheduleChange[];
+  /** Draw part of every batch in proportion to per-image loss (off when absent). */
+  focus?: FocusSampling;
   /** Extra files written into every exported model folder (model card, sample grid). */
   extraFiles?: () => Promise<Record<string, string | Uint8Array>>;
 }
@@ -64,6 +67,8 @@ export interface TrainingLog {
   lr: number;
   scheduleSteps: number;
   scheduleChanges?: ScheduleChange[];
+  /** Loss-proportional sampling, and the step from which it was used. */
+  focus?: FocusSampling & { fromStep: number };
   host: { cpus: number; cpuModel: string; engine?: string };
 }
 
@@ -71,11 +76,16 @@ export function readTrainingLog(modelDir: string): Promise<TrainingLog | null> {
   return readJsonFileOrNull<TrainingLog>(path.join(modelDir, 'training_log.json'));
 }
 
-/** A resumed run that changed `--steps`: from that step on, the cosine schedule spans `toSteps`. */
+/**
+ * A resumed run that changed `--steps` or `--lr`: from that step on, the cosine schedule spans
+ * `toSteps` and peaks at `toLr`.
+ */
 export interface ScheduleChange {
   atStep: number;
   fromSteps: number;
   toSteps: number;
+  fromLr?: number;
+  toLr?: number;
 }
 
 export interface PretrainProgress {
@@ -130,6 +140,10 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   let rng = new Random(o.seed);
   let step = 0;
   let trainSeconds = 0;
+  let focusLosses: Float32Array | null = null;
+  let focusMeasuredAt = -1;
+  let focusFromStep: number | null = null;
+  let resumedEpoch: { order: number[]; cursor: number } | null = null;
 
   if (o.startFrom) {
     step = o.startFrom.step;
@@ -145,6 +159,16 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       rng = Random.fromState(ck.rngState);
       step = ck.step;
       trainSeconds = ck.trainSeconds;
+      const saved = ck.extraTensors?.get('focus_losses');
+      if (saved && typeof ck.extra?.focusMeasuredAt === 'number') {
+        focusLosses = saved;
+        focusMeasuredAt = ck.extra.focusMeasuredAt;
+      }
+      if (typeof ck.extra?.focusFromStep === 'number') focusFromStep = ck.extra.focusFromStep;
+      // An order saved for a different data set (e.g. another --limit) is dropped: a fresh epoch starts.
+      if (Array.isArray(ck.extra?.epochOrder) && ck.extra.epochOrder.length === o.data.count && typeof ck.extra?.epochCursor === 'number') {
+        resumedEpoch = { order: ck.extra.epochOrder as number[], cursor: ck.extra.epochCursor };
+      }
     }
   }
 
@@ -177,6 +201,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
             lr: o.lr,
             scheduleSteps: o.steps,
             ...(o.scheduleChanges?.length ? { scheduleChanges: o.scheduleChanges } : {}),
+            ...(o.focus && focusFromStep !== null ? { focus: { ...o.focus, fromStep: focusFromStep } } : {}),
             host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', engine: graph.engine },
           },
           null,
@@ -192,6 +217,30 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const sampleLen = c * h * w;
   let order: number[] = [];
   let cursor = 0;
+  const nextInEpochOrder = (): number => {
+    if (cursor >= order.length) {
+      order = Array.from({ length: o.data.count }, (_, k) => k);
+      for (let k = order.length - 1; k > 0; k--) {
+        const j = rng.randint(0, k + 1);
+        [order[k], order[j]] = [order[j], order[k]];
+      }
+      cursor = 0;
+    }
+    return order[cursor++];
+  };
+  if (resumedEpoch) ({ order, cursor } = resumedEpoch);
+  let focusSampler = focusLosses && o.focus ? new LossProportionalSampler(focusLosses, o.focus.power) : null;
+  const checkpointState = () => ({
+    step,
+    params,
+    ema: ema.shadow,
+    optimizer: optimizer.state,
+    rngState: rng.getState(),
+    trainSeconds,
+    // The epoch order travels with the checkpoint so that a resumed run draws the same batches.
+    extra: { epochOrder: order, epochCursor: cursor, ...(focusFromStep !== null ? { focusMeasuredAt, focusFromStep } : {}) },
+    extraTensors: focusLosses ? new Map([['focus_losses', focusLosses]]) : undefined,
+  });
   let lastLoss = NaN;
   let lastCheckpointStep = step;
   const started = Date.now();
@@ -200,18 +249,21 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     while (step < o.steps) {
       if (o.signal?.aborted) break;
       const t0 = Date.now();
+      if (o.focus && (focusLosses === null || step - focusMeasuredAt >= o.focus.refreshEverySteps)) {
+        // Measured with the weights being trained and noise fixed by the step: a resumed run sees the same.
+        focusLosses = await measureImageLosses(model, allParams, o.data, {
+          timesteps: o.focus.timesteps,
+          seed: o.seed + step,
+          intraOpThreads: o.intraOpThreads,
+        });
+        focusMeasuredAt = step;
+        focusFromStep ??= step;
+        focusSampler = new LossProportionalSampler(focusLosses, o.focus.power);
+      }
       const x0 = new Float32Array(b * imgLen);
       const captions: string[] = [];
       for (let i = 0; i < b; i++) {
-        if (cursor >= order.length) {
-          order = Array.from({ length: o.data.count }, (_, k) => k);
-          for (let k = order.length - 1; k > 0; k--) {
-            const j = rng.randint(0, k + 1);
-            [order[k], order[j]] = [order[j], order[k]];
-          }
-          cursor = 0;
-        }
-        const idx = order[cursor++];
+        const idx = o.focus && focusSampler && rng.uniform() < o.focus.share ? focusSampler.sample(rng) : nextInEpochOrder();
         x0.set(o.data.images.subarray(idx * imgLen, (idx + 1) * imgLen), i * imgLen);
         captions.push(rng.uniform() < o.captionDropout ? '' : o.data.caption(idx, rng));
       }
@@ -245,7 +297,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       const elapsed = (Date.now() - started) / 1000;
       o.onProgress?.({ step, totalSteps: o.steps, loss: res.loss, lr, gradNorm, samplesPerSecond: ((step - startStep) * b) / Math.max(elapsed, 1e-9), elapsedSeconds: elapsed });
       if (step - lastCheckpointStep >= o.checkpointEverySteps || step === o.steps) {
-        await store.save({ step, params, ema: ema.shadow, optimizer: optimizer.state, rngState: rng.getState(), trainSeconds });
+        await store.save(checkpointState());
         await exportModel('checkpoint');
         lastCheckpointStep = step;
       }
@@ -254,7 +306,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     await graph.release();
   }
   if (step !== lastCheckpointStep) {
-    await store.save({ step, params, ema: ema.shadow, optimizer: optimizer.state, rngState: rng.getState(), trainSeconds });
+    await store.save(checkpointState());
     await exportModel('stopped');
   }
   return { steps: step, samplesSeen: step * b, trainSeconds, finalLoss: lastLoss };
