@@ -16,7 +16,7 @@ import { DEFAULT_FOCUS_TIMESTEPS } from '../engine/training/focus-sampler';
  *   [--checkpoint-dir DIR] [--lr 3e-4] [--threads N] [--limit N] [--seed 0]
  *   [--focus-share 0] [--focus-power 1] [--focus-refresh 1000]
  * Trains the bundled base model on Noto + Twemoji (train split) and writes a diffusers folder.
- * --focus-share > 0 draws that share of every batch in proportion to each image's current loss.
+ * --focus-share > 0 draws that share of every batch ∝ (x̂0 error)^power, re-measured every --focus-refresh steps.
  */
 runCli(async () => {
   const args = new CliArgs();

@@ -1,4 +1,4 @@
-import { DiffusionModel, sampleShape } from '../models/diffusion-model';
+import { DiffusionModel, sampleShape, tokenizeCaptions } from '../models/diffusion-model';
 import { pixelUnshuffle } from '../models/pixel-shuffle';
 import { attentionProjectionModules } from '../models/unet-2d-condition.model';
 import { NoiseSchedule, Random, createScheduler, perturbedTimesteps } from '../schedulers';
@@ -300,9 +300,8 @@ async function prepare(
     return pixelUnshuffle(d.image, 1, 3, size, size, model.sampleSpace.patchSize);
   });
   const texts = [...demos.map((d) => d.caption), ''];
-  const enc = model.tokenizer.encodeBatch(texts, { maxLength: model.maxLength, padding: 'max_length', truncation: true, dtype: 'int64' });
-  const mask = Float32Array.from(enc.attentionMask as BigInt64Array, Number);
-  const hidden = await textEncoder.encode(enc.inputIds as BigInt64Array, mask, texts.length);
+  const { inputIds, attentionMask: mask } = tokenizeCaptions(model, texts);
+  const hidden = await textEncoder.encode(inputIds, mask, texts.length);
   const l = model.maxLength;
   const d = model.unetConfig.cross_attention_dim;
   const embeddings = texts.map((_, i) => hidden.slice(i * l * d, (i + 1) * l * d));

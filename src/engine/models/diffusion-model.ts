@@ -59,6 +59,12 @@ export function tokenizerFilesOf(built: BuiltTokenizer): Record<string, string> 
   };
 }
 
+/** Captions as the text encoder takes them: ids [N, L] padded/truncated to the model's length, float mask [N, L]. */
+export function tokenizeCaptions(model: Pick<DiffusionModel, 'tokenizer' | 'maxLength'>, texts: readonly string[]): { inputIds: BigInt64Array; attentionMask: Float32Array } {
+  const enc = model.tokenizer.encodeBatch(texts, { maxLength: model.maxLength, padding: 'max_length', truncation: true, dtype: 'int64' });
+  return { inputIds: enc.inputIds as BigInt64Array, attentionMask: Float32Array.from(enc.attentionMask as BigInt64Array, Number) };
+}
+
 export function sampleShape(model: Pick<DiffusionModel, 'unetConfig' | 'sampleSpace'>): [number, number, number] {
   const s = model.sampleSpace.imageSize / model.sampleSpace.patchSize;
   return [model.unetConfig.in_channels, s, s];

@@ -1,4 +1,4 @@
-import { DiffusionModel, sampleShape } from '../models/diffusion-model';
+import { DiffusionModel, sampleShape, tokenizeCaptions } from '../models/diffusion-model';
 import { pixelShuffle } from '../models/pixel-shuffle';
 import { createScheduler, Random } from '../schedulers';
 import { attentionProjectionModules } from '../models/unet-2d-condition.model';
@@ -78,9 +78,8 @@ export class TextToImagePipeline {
   /** Prompt embeddings for a list of texts: [N, L, D] and masks [N, L]. */
   async encodePrompts(texts: string[]): Promise<{ hidden: Float32Array; mask: Float32Array }> {
     const { model } = this.parts;
-    const enc = model.tokenizer.encodeBatch(texts, { maxLength: model.maxLength, padding: 'max_length', truncation: true, dtype: 'int64' });
-    const mask = Float32Array.from(enc.attentionMask as BigInt64Array, Number);
-    const hidden = await this.parts.textEncoder.encode(enc.inputIds as BigInt64Array, mask, texts.length);
+    const { inputIds, attentionMask: mask } = tokenizeCaptions(model, texts);
+    const hidden = await this.parts.textEncoder.encode(inputIds, mask, texts.length);
     return { hidden, mask };
   }
 

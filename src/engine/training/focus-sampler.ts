@@ -1,4 +1,4 @@
-import { DiffusionModel, sampleShape } from '../models/diffusion-model';
+import { DiffusionModel, sampleShape, tokenizeCaptions } from '../models/diffusion-model';
 import { ParamMap } from '../models/param-init';
 import { pixelUnshuffle } from '../models/pixel-shuffle';
 import { unetParamShapes } from '../models/unet-params';
@@ -10,17 +10,17 @@ import type { CaptionedImages } from './pretrain.trainer';
 
 /**
  * Loss-proportional ("focus") sampling for pretraining: part of every batch is drawn with probability
- * proportional to each image's current denoising loss, so rare, detailed concepts that the model still
+ * proportional to the error of the model's clean-image estimate for it (see measureImageLosses), so rare, detailed concepts that the model still
  * draws as blobs are visited more often than shapes it has already learned from their many relatives.
  */
 export interface FocusSampling {
   /** Share of batch slots drawn by loss (the rest follow the uniform epoch order). */
   share: number;
-  /** Sampling probability ∝ loss^power. */
+  /** Sampling probability ∝ (x̂0 error)^power. */
   power: number;
-  /** Per-image losses are re-measured every this many steps with the current weights. */
+  /** Per-image x̂0 errors are re-measured every this many steps with the current weights. */
   refreshEverySteps: number;
-  /** Timesteps at which each image's loss is measured (high ones judge the concept, low ones detail). */
+  /** Timesteps at which each image's x̂0 error is measured (high noise: the model's idea of the concept). */
   timesteps: number[];
 }
 
@@ -57,9 +57,8 @@ export async function measureImageLosses(
     for (let start = 0; start < data.count; start += bs) {
       const n = Math.min(bs, data.count - start);
       const captions = Array.from({ length: n }, (_, i) => data.caption(start + i, rng));
-      const enc = model.tokenizer.encodeBatch(captions, { maxLength: model.maxLength, padding: 'max_length', truncation: true, dtype: 'int64' });
-      const mask = Float32Array.from(enc.attentionMask as BigInt64Array, (v) => Number(v));
-      const emb = await text.encode(enc.inputIds as BigInt64Array, mask, n);
+      const { inputIds, attentionMask: mask } = tokenizeCaptions(model, captions);
+      const emb = await text.encode(inputIds, mask, n);
       const clean = pixelUnshuffle(data.images.subarray(start * imgLen, (start + n) * imgLen), n, 3, data.imageSize, data.imageSize, model.sampleSpace.patchSize);
       for (const step of o.timesteps) {
         const t = new Int32Array(n).fill(step);

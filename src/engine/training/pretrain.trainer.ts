@@ -1,6 +1,6 @@
 import * as path from 'path';
 import * as os from 'os';
-import { DiffusionModel, sampleShape, saveDiffusionModel } from '../models/diffusion-model';
+import { DiffusionModel, sampleShape, saveDiffusionModel, tokenizeCaptions } from '../models/diffusion-model';
 import { initParams, ParamMap } from '../models/param-init';
 import { unetParamShapes } from '../models/unet-params';
 import { clipTextParamShapes } from '../models/clip-text.model';
@@ -273,11 +273,11 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       const noisy = schedule.addNoise(clean, noise, t);
       const target = schedule.trainingTarget(prediction, clean, noise, t);
       const weights = schedule.minSnrWeights(t, o.minSnrGamma, prediction).map((v) => v / b);
-      const enc = model.tokenizer.encodeBatch(captions, { maxLength: model.maxLength, padding: 'max_length', truncation: true, dtype: 'int64' });
+      const { inputIds, attentionMask } = tokenizeCaptions(model, captions);
       const res = await graph.step(
         {
-          inputIds: enc.inputIds as BigInt64Array,
-          attentionMask: Float32Array.from(enc.attentionMask as BigInt64Array, (v) => Number(v)),
+          inputIds,
+          attentionMask,
           noisy,
           timesteps: Float32Array.from(t),
           target,
