@@ -21,7 +21,7 @@ import {
 } from '../engine/eval/style-evaluation';
 import { ProgressBar } from '../engine/training/progress-reporter';
 import { writeEmojiBaseModelCard } from '../engine/training/emoji-base.model-card';
-import { readTrainingLog } from '../engine/training/pretrain.trainer';
+import { readTrainingLog, totalTrainingSteps } from '../engine/training/pretrain.trainer';
 
 /**
  * npm run eval -- --json [--base-only] [--model-card] [--model DIR] [--out-dir eval-output] [--base-prompts 64]
@@ -75,7 +75,7 @@ runCli(async () => {
     // The bundled model's card records its sample grid and these scores.
     const trainingLog = await readTrainingLog(modelDir);
     await writeGrid(path.join(modelDir, 'samples.png'), commonImages, size, 2 * seeds.length);
-    await fsp.writeFile(path.join(modelDir, 'eval.json'), JSON.stringify({ base: baseSummary, measuredAtStep: trainingLog?.steps, sampling }, null, 2));
+    await fsp.writeFile(path.join(modelDir, 'eval.json'), JSON.stringify({ base: baseSummary, measuredAtStep: trainingLog ? totalTrainingSteps(trainingLog) : undefined, sampling }, null, 2));
     await writeEmojiBaseModelCard(modelDir);
   }
 

@@ -1,8 +1,8 @@
 import * as os from 'os';
 import * as path from 'path';
 import { CliArgs, runCli } from './cli-args';
-import { buildEmojiDataset, conceptsForSplit, loadEmojiCatalog, BASE_TRAINING_STYLES } from '../engine/data';
-import { captionVocabulary, createEmojiBaseModel, emojiCaptionedImages, EMOJI_BASE_RECIPE, EMOJI_BASE_TRAINING_STEPS, DEFAULT_PRETRAIN_LR } from '../engine/training/emoji-base.recipe';
+import { BASE_TRAINING_STYLES } from '../engine/data';
+import { captionVocabulary, createEmojiBaseModel, loadEmojiBaseTrainingSet, EMOJI_BASE_TRAINING_STEPS, EMOJI_BASE_TRAINING, DEFAULT_PRETRAIN_LR } from '../engine/training/emoji-base.recipe';
 import { pretrain, readTrainingLog, ScheduleChange } from '../engine/training/pretrain.trainer';
 import { ProgressBar, formatDuration } from '../engine/training/progress-reporter';
 import { loadDiffusionModel } from '../engine/models/diffusion-model';
@@ -37,20 +37,17 @@ runCli(async () => {
   if (!(focusPower > 0) || !(focusRefresh >= 1)) throw new Error('--focus-power must be > 0 and --focus-refresh ≥ 1');
   args.rejectUnknown();
 
-  const catalog = loadEmojiCatalog({ includeFlags: false });
-  const train = conceptsForSplit(catalog.concepts, 'train');
-  const dataset = await buildEmojiDataset({
-    styles: BASE_TRAINING_STYLES,
-    concepts: limit ? train.slice(0, Number(limit)) : train,
-    size: EMOJI_BASE_RECIPE.imageSize,
-  });
-  const conceptsById = new Map(catalog.concepts.map((c) => [c.id, c]));
+  const { trainConcepts: train, data, trainingDataJson } = await loadEmojiBaseTrainingSet(limit ? Number(limit) : undefined);
   const model = createEmojiBaseModel(captionVocabulary(train));
   let startFrom: { step: number; trainSeconds: number } | undefined;
   let scheduleChanges: ScheduleChange[] = [];
   const exported = await fsp.access(path.join(out, 'model_index.json')).then(() => true, () => false);
   if (resume && exported) {
     const previous = await readTrainingLog(out);
+    if (previous?.phases?.length) {
+      // Resuming here would replace weights trained further by scripts/cuda-pretrain.py with this engine's older ones.
+      throw new Error(`${out} was trained on after npm run pretrain (${previous.phases.length} phase(s) of scripts/cuda-pretrain.py in training_log.json): pass --out with another folder, or continue it with scripts/cuda-pretrain.py --init`);
+    }
     scheduleChanges = previous?.scheduleChanges ?? [];
     if (previous && (previous.scheduleSteps !== steps || previous.lr !== lr)) {
       const lrChange = previous.lr !== lr ? { fromLr: previous.lr, toLr: lr } : {};
@@ -68,7 +65,7 @@ runCli(async () => {
       console.error(`no checkpoint in ${checkpointDir}: continuing from the exported weights at step ${previous.steps}`);
     }
   }
-  console.error(`pretraining ${path.relative(process.cwd(), out)}: ${dataset.count} images (${train.length} concepts × ${BASE_TRAINING_STYLES.join('+')}), ${steps} steps × batch ${batchSize}${resume ? ', resuming' : ''}`);
+  console.error(`pretraining ${path.relative(process.cwd(), out)}: ${data.count} images (${limit ? Math.min(Number(limit), train.length) : train.length} concepts × ${BASE_TRAINING_STYLES.join('+')}), ${steps} steps × batch ${batchSize}${resume ? ', resuming' : ''}`);
   const bar = new ProgressBar();
   const started = Date.now();
   const ac = new AbortController();
@@ -76,19 +73,13 @@ runCli(async () => {
   process.once('SIGTERM', () => ac.abort());
   const result = await pretrain({
     model,
-    data: emojiCaptionedImages(dataset, conceptsById),
+    data,
     outDir: out,
     checkpointDir,
     steps,
     batchSize,
     lr,
-    warmupSteps: 500,
-    minLrRatio: 0.1,
-    weightDecay: 0.01,
-    gradClip: 1,
-    emaDecay: 0.999,
-    minSnrGamma: 5,
-    captionDropout: 0.1,
+    ...EMOJI_BASE_TRAINING,
     seed,
     checkpointEverySteps: checkpointEvery,
     resume,
@@ -105,13 +96,7 @@ runCli(async () => {
         etaSeconds: ((p.totalSteps - p.step) * batchSize) / Math.max(p.samplesPerSecond, 1e-9),
         values: { loss: p.loss, lr: p.lr },
       }),
-    extraFiles: async () => ({
-      'training_data.json': JSON.stringify(
-        { styles: BASE_TRAINING_STYLES, imageSize: dataset.size, trainImages: dataset.count, trainConcepts: train.map((c) => c.id), heldOutConcepts: conceptsForSplit(catalog.concepts, 'heldOut').map((c) => c.id) },
-        null,
-        1,
-      ),
-    }),
+    extraFiles: async () => ({ 'training_data.json': trainingDataJson }),
   });
   bar.done();
   const summary = {

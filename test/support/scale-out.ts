@@ -1,30 +1,14 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { describe } from 'node:test';
+import { describeWithEnv } from './required-env';
 import IORedis from 'ioredis';
 
 /** What the scale-out tests need; CI must provide both, a developer machine may lack them. */
 export const SCALE_OUT_ENV = ['TEST_DATABASE_URL', 'TEST_REDIS_URL'] as const;
 
-/**
- * `describe` for tests against real PostgreSQL and Redis. Without the services: in CI (CI=true) the
- * suite fails with the variables it lacks; elsewhere it is skipped with a message saying what did not run.
- */
+/** `describe` for tests against real PostgreSQL and Redis (skipped off CI without them, a failure in CI). */
 export function describeScaleOut(name: string, body: () => void): void {
-  const missing = SCALE_OUT_ENV.filter((v) => !process.env[v]?.trim());
-  if (missing.length === 0) {
-    describe(name, body);
-    return;
-  }
-  const ci = process.env.CI === 'true' || process.env.CI === '1';
-  if (ci) {
-    describe(name, () => {
-      throw new Error(`${missing.join(' and ')} not set: CI must start PostgreSQL and Redis for "${name}"`);
-    });
-  } else {
-    console.warn(`# not run (set ${missing.join(' and ')}): ${name}`);
-    describe.skip(`${name} (needs ${missing.join(', ')})`, body);
-  }
+  describeWithEnv(name, SCALE_OUT_ENV, 'PostgreSQL and Redis', body);
 }
 
 /** TEST_REDIS_URL with another logical database, emptied, so tests never see each other's jobs. */

@@ -2,7 +2,7 @@ import { DiffusionModel, tokenizerFilesOf } from '../models/diffusion-model';
 import { parseUNetConfig } from '../models/unet-config';
 import { parseClipTextConfig } from '../models/clip-text.model';
 import { buildVocabulary, buildWordLevelTokenizer } from '../tokenizer/word-level.tokenizer';
-import { EmojiConcept, STYLE_PHRASES, captionFor, EmojiStyle } from '../data';
+import { EmojiConcept, STYLE_PHRASES, captionFor, EmojiStyle, BASE_TRAINING_STYLES, buildEmojiDataset, conceptsForSplit, loadEmojiCatalog } from '../data';
 import { Random, makeSchedulerConfig } from '../schedulers';
 import { CaptionedImages } from './pretrain.trainer';
 
@@ -60,6 +60,20 @@ export const EMOJI_BASE_TRAINING_STEPS = 24_500;
 /** Peak learning rate of `npm run pretrain` (warm-up, then cosine decay to 10 %). */
 export const DEFAULT_PRETRAIN_LR = 3e-4;
 
+/**
+ * The optimisation recipe of the bundled model, shared by `npm run pretrain` (CPU, ONNX Runtime) and
+ * the training pack that `scripts/cuda-pretrain.py` reads on CUDA hosts.
+ */
+export const EMOJI_BASE_TRAINING = {
+  warmupSteps: 500,
+  minLrRatio: 0.1,
+  weightDecay: 0.01,
+  gradClip: 1,
+  emaDecay: 0.999,
+  minSnrGamma: 5,
+  captionDropout: 0.1,
+} as const;
+
 /** Every caption word the training data can produce (labels, tags, style phrases). */
 export function captionVocabulary(concepts: readonly EmojiConcept[]): string[] {
   const texts: string[] = [];
@@ -101,4 +115,36 @@ export function emojiCaptionedImages(
       return captionFor(concept, dataset.styles[index], () => rng.uniform());
     },
   };
+}
+
+/** The bundled model's training set: images, per-visit captions and the lists its training_data.json records. */
+export interface EmojiBaseTrainingSet {
+  trainConcepts: EmojiConcept[];
+  data: CaptionedImages;
+  /** Contents of training_data.json in an exported model folder. */
+  trainingDataJson: string;
+}
+
+/** Training concepts (optionally the first `limit`) × the base styles, at the recipe's image size. */
+export async function loadEmojiBaseTrainingSet(limit?: number): Promise<EmojiBaseTrainingSet> {
+  const catalog = loadEmojiCatalog({ includeFlags: false });
+  const train = conceptsForSplit(catalog.concepts, 'train');
+  const dataset = await buildEmojiDataset({
+    styles: BASE_TRAINING_STYLES,
+    concepts: limit !== undefined ? train.slice(0, limit) : train,
+    size: EMOJI_BASE_RECIPE.imageSize,
+  });
+  const conceptsById = new Map(catalog.concepts.map((c) => [c.id, c]));
+  const trainingDataJson = JSON.stringify(
+    {
+      styles: BASE_TRAINING_STYLES,
+      imageSize: dataset.size,
+      trainImages: dataset.count,
+      trainConcepts: train.map((c) => c.id),
+      heldOutConcepts: conceptsForSplit(catalog.concepts, 'heldOut').map((c) => c.id),
+    },
+    null,
+    1,
+  );
+  return { trainConcepts: train, data: emojiCaptionedImages(dataset, conceptsById), trainingDataJson };
 }

@@ -70,6 +70,32 @@ export interface TrainingLog {
   /** Loss-proportional sampling, and the step from which it was used. */
   focus?: FocusSampling & { fromStep: number };
   host: { cpus: number; cpuModel: string; engine?: string };
+  /** Training continued outside this engine (`scripts/cuda-pretrain.py`), in order, after the steps above. */
+  phases?: TrainingPhase[];
+}
+
+/** One run of `scripts/cuda-pretrain.py` on a model folder, as it appends itself to training_log.json. */
+export interface TrainingPhase {
+  fromStep: number;
+  steps: number;
+  scheduleSteps: number;
+  batchSize: number;
+  samplesSeen: number;
+  trainHours: number;
+  samplesPerSecond: number;
+  lr: number;
+  warmupSteps: number;
+  finalLoss: number;
+  host: { device: string; engine: string; bf16: boolean };
+  command: string;
+  /** Max |PyTorch − engine| / max |engine| of the rebuilt modules on the pack's reference inputs, checked before training. */
+  verify: { textRelErr: number; unetRelErr: number; unetOnEngineTextRelErr: number; ok: boolean };
+  exportReason: string;
+}
+
+/** Optimizer steps behind a folder's weights: this engine's, then every later phase's. */
+export function totalTrainingSteps(log: Pick<TrainingLog, 'steps' | 'phases'>): number {
+  return log.steps + (log.phases ?? []).reduce((sum, p) => sum + p.steps, 0);
 }
 
 export function readTrainingLog(modelDir: string): Promise<TrainingLog | null> {
