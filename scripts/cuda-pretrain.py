@@ -432,6 +432,8 @@ def train(args):
         raise SystemExit("the PyTorch modules do not match the engine's outputs: not training")
 
     recipe = pack.meta["recipe"]
+    if args.warmup is None:
+        args.warmup = recipe["warmupSteps"]
     overrides = {}
     if args.block_out_channels:
         overrides["block_out_channels"] = [int(c) for c in args.block_out_channels.split(",")]
@@ -574,7 +576,7 @@ def main():
     t.add_argument("--block-out-channels", help="UNet widths for a fresh model, e.g. 64,112,144")
     t.add_argument("--batch", type=int, default=256)
     t.add_argument("--lr", type=float, default=4e-4)
-    t.add_argument("--warmup", type=int, default=500)
+    t.add_argument("--warmup", type=int, help="warm-up steps (default: the recipe's, from the pack)")
     group = t.add_mutually_exclusive_group(required=True)
     group.add_argument("--steps", type=int)
     group.add_argument("--seconds", type=float, help="schedule as many steps as fit in this many seconds")

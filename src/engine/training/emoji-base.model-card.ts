@@ -160,8 +160,10 @@ ${scores}
 32×32 pixels, one emoji per image on white; it knows the emoji vocabulary and the two styles it was
 trained on, nothing else. Unknown words map to \`[UNK]\`. Hearts, suns, faces, cat faces and trees
 come out reliably in both styles, and the Noto pizza is a clear slice. Detailed objects are where it
-still fails: the rocket depends on the seed (two of the four grid samples), and pizza in the Twemoji
-style is a blob of the right colours. On CPU alone (24,500 steps) pizza and rocket were blobs in every
+still fails now and then: of 8 images each (\`npm run generate -- --prompt "…" --num 8 --seed 100\`),
+\`rocket, space, twemoji style\` gave 8 rockets, \`rocket, space, noto style\` 7, \`pizza, noto style\`
+8 slices, but \`pizza, cheese, twemoji style\` only 2 (3 with 35 solver steps): the Twemoji pizza is
+mostly a blob of the right colours, and two of the grid's four rockets above are blobs. On CPU alone (24,500 steps) pizza and rocket were blobs in every
 sample; the GPU phases, with 1.5 times the CPU's samples again, fixed most of that. At this size more
 training helped more than width: in phase 1's 7 minutes on the GPU, training from scratch reached
 concept top-5 0.828 with this architecture and 0.797 with wider blocks (64/112/144, 7.0 M UNet
