@@ -33,7 +33,7 @@ export interface ImageCandidate {
   filename: string;
   caption: string;
   mimeType?: string;
-  /** Size when known before reading (uploaded parts), for the storage quota. */
+  /** Size when known before reading (uploaded parts, zip entries), for the storage quota. */
   bytes?: number;
   read(): Promise<Buffer>;
 }
@@ -189,6 +189,8 @@ export class DatasetsService {
       const candidates: ImageCandidate[] = zip.images.map((image) => ({
         filename: image.filename.slice(-255),
         caption: image.caption.slice(0, MAX_CAPTION_LENGTH),
+        // Declared in the archive and verified while inflating: counted against the storage quota up front.
+        bytes: image.uncompressedBytes,
         read: image.read,
       }));
       return await this.addCandidates(tenantId, datasetId, candidates, zip.rejected.map((r) => ({ ...r, filename: r.filename.slice(-255) })));

@@ -7,6 +7,7 @@ import { MemoryRateLimiter } from '../../src/limits/memory-rate-limiter.driver';
 import { RedisRateLimiter } from '../../src/limits/redis-rate-limiter.driver';
 import { createRedisConnection } from '../../src/queue/redis-connection';
 import { png } from '../support/images';
+import { buildZip } from '../support/zip-writer';
 import { bearer, createTenant, startTestApp, TestApp } from '../support/test-app';
 import { writeTinyModel } from '../support/tiny-model';
 
@@ -90,6 +91,13 @@ describe('rate limits and quotas', () => {
       const dataset = await small.http().post('/v1/datasets').set(...bearer(apiKey)).send({ name: 'board' });
       const res = await small.http().post(`/v1/datasets/${dataset.body.id}/images`).set(...bearer(apiKey)).attach('images', await png(24, 24), 'a.png');
       assertTooMany(res, /Quota storageBytes exceeded: 0 bytes stored and \d+ more requested, the limit is 1 \(QUOTA_STORAGE_MB\)/);
+      // A zip counts the images it holds (their declared sizes) before anything is inflated or stored.
+      const images = [await png(24, 24, undefined, 1), await png(24, 24, undefined, 2)];
+      const zip = buildZip(images.map((data, i) => ({ name: `img${i}.png`, data, deflate: true })));
+      const zipped = await small.http().post(`/v1/datasets/${dataset.body.id}/images`).set(...bearer(apiKey)).attach('archive', zip, 'board.zip');
+      assertTooMany(zipped, new RegExp(`Quota storageBytes exceeded: 0 bytes stored and ${images[0].length + images[1].length} more requested`));
+      const detail = await small.http().get(`/v1/datasets/${dataset.body.id}`).set(...bearer(apiKey));
+      assert.equal(detail.body.imageCount, 0, 'nothing from the refused archive was stored');
     } finally {
       await small.close();
     }
