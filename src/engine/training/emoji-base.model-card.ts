@@ -1,6 +1,6 @@
 import * as fsp from 'fs/promises';
 import * as path from 'path';
-import { DEFAULT_PRETRAIN_LR, EMOJI_BASE_RECIPE, EMOJI_BASE_TRAINING_STEPS } from './emoji-base.recipe';
+import { DEFAULT_PRETRAIN_LR, EMOJI_BASE_RECIPE, EMOJI_BASE_TRAINING, EMOJI_BASE_TRAINING_STEPS } from './emoji-base.recipe';
 import { readTrainingLog, totalTrainingSteps, TrainingLog } from './pretrain.trainer';
 import { readJsonFileOrNull } from '../io/json-file';
 import { DEFAULT_EVAL_SAMPLING, SamplingSettings } from '../eval/style-evaluation';
@@ -16,25 +16,27 @@ function paramCount(tensorsBytes: number): string {
 }
 
 const n = (v: number) => v.toLocaleString('en');
+const pct = (share: number) => `${Math.round(share * 100)} %`;
+const T = EMOJI_BASE_TRAINING;
 
 /** The phases trained after `npm run pretrain` (PyTorch on CUDA): what ran, how fast, and the check that preceded it. */
 function laterPhases(log: TrainingLog | null): { summary: string; section: string } {
-  const phases = log?.phases ?? [];
-  if (phases.length === 0) return { summary: '', section: '' };
+  if (!log?.phases?.length) return { summary: '', section: '' };
+  const phases = log.phases;
   const rows = phases
-    .map((p, i) => `| ${i + 1} | ${n(p.fromStep)} → ${n(p.fromStep + p.steps)} | ${p.batchSize} | ${n(p.samplesSeen)} | ${p.lr} (${p.warmupSteps} warm-up steps, cosine to 10 %) | ${(p.trainHours * 60).toFixed(1)} min, ${n(Math.round(p.samplesPerSecond))} samples/s | ${p.finalLoss.toFixed(4)} | ${p.host.device}, ${p.host.engine}${p.host.bf16 ? ', bf16 autocast' : ''} |`)
+    .map((p, i) => `| ${i + 1} | ${n(p.fromStep)} → ${n(p.fromStep + p.steps)} | ${p.batchSize} | ${n(p.samplesSeen)} | ${p.lr} (${p.warmupSteps} warm-up steps, cosine to ${pct(T.minLrRatio)}) | ${(p.trainHours * 60).toFixed(1)} min, ${n(Math.round(p.samplesPerSecond))} samples/s | ${p.finalLoss.toFixed(4)} | ${p.host.device}, ${p.host.engine}${p.host.bf16 ? ', bf16 autocast' : ''} |`)
     .join('\n');
   const worst = (key: 'textRelErr' | 'unetRelErr') => Math.max(...phases.map((p) => p.verify[key])).toExponential(1);
   const samples = phases.reduce((a, p) => a + p.samplesSeen, 0);
   const hours = phases.reduce((a, p) => a + p.trainHours, 0);
   return {
-    summary: `, then ${n(phases.reduce((a, p) => a + p.steps, 0))} steps (${n(samples)} samples, ${(hours * 60).toFixed(0)} min) on a GPU with \`scripts/cuda-pretrain.py\``,
+    summary: `, then ${n(totalTrainingSteps(log) - log.steps)} steps (${n(samples)} samples, ${(hours * 60).toFixed(0)} min) on a GPU with \`scripts/cuda-pretrain.py\``,
     section: `
 ### Continued on a GPU
 
 \`scripts/cuda-pretrain.py\` rebuilds the same text encoder and UNet in PyTorch, with the diffusers and
-transformers parameter names, and trains them with the same recipe (v-prediction, Min-SNR-γ 5, 10 %
-caption dropout, AdamW with the same weight-decay exemptions, clipping at 1, EMA 0.999) from a
+transformers parameter names, and trains them with the same recipe (v-prediction, Min-SNR-γ ${T.minSnrGamma}, ${pct(T.captionDropout)}
+caption dropout, AdamW with the same weight-decay exemptions, clipping at ${T.gradClip}, EMA ${T.emaDecay}) from a
 training pack that \`npm run training-pack\` writes: the same images, 32 tokenized caption draws per
 image, the noise schedule and reference outputs of this engine (written from the CPU-trained folder,
 before the phases replace its weights). Before every run it checks its modules
@@ -50,6 +52,8 @@ ${rows}
 npm run training-pack
 ${phases.map((p) => p.command).join('\n')}
 \`\`\`
+
+In all: ${n(totalTrainingSteps(log))} optimizer steps, ${n(log.samplesSeen + samples)} samples seen.
 `,
   };
 }
@@ -89,7 +93,6 @@ export async function writeEmojiBaseModelCard(dir: string): Promise<string> {
   const scores = evaluation
     ? `| metric | value |\n|---|---|\n| concept top-5 (share of ${evaluation.base.prompts} prompts from training concepts, fixed seeds, whose image has the prompted concept in the scorer's top 5) | ${evaluation.base.conceptTop5} |\n| style accuracy (prompted style = the scorer's most likely style) | ${evaluation.base.styleAccuracy} |\n\nMeasured at training step ${evaluation.measuredAtStep ?? '?'}; sampling: ${sampling}.`
     : 'Not measured yet: run `npm run eval -- --base-only --model-card`.';
-  const totalSamples = log ? log.samplesSeen + (log.phases ?? []).reduce((a, p) => a + p.samplesSeen, 0) : 0;
   const card = `# emoji-base — the bundled base model
 
 A small text-to-image diffusion model that draws 32×32 emoji from short captions such as
@@ -138,16 +141,16 @@ encoder, tokenizer and scheduler follow the diffusers/transformers layouts and n
 npm run pretrain -- --steps ${log?.scheduleSteps ?? EMOJI_BASE_TRAINING_STEPS} --batch ${log?.batchSize ?? 64}${lrFlag}${focusFlags} --resume
 \`\`\`
 
-Recipe: v-prediction with cosine betas, Min-SNR-γ loss weighting (γ = 5), 10 % caption dropout for
-classifier-free guidance, AdamW (lr ${log?.lr ?? DEFAULT_PRETRAIN_LR}, 500 warm-up steps, cosine decay to 10 %, weight
-decay 0.01 on weights), gradient clipping at 1, an EMA of the weights (0.999; the EMA weights are
+Recipe: v-prediction with cosine betas, Min-SNR-γ loss weighting (γ = ${T.minSnrGamma}), ${pct(T.captionDropout)} caption dropout for
+classifier-free guidance, AdamW (lr ${log?.lr ?? DEFAULT_PRETRAIN_LR}, ${T.warmupSteps} warm-up steps, cosine decay to ${pct(T.minLrRatio)}, weight
+decay ${T.weightDecay} on weights), gradient clipping at ${T.gradClip}, an EMA of the weights (${T.emaDecay}; the EMA weights are
 exported), fixed seeds, checkpoints every 500 steps (\`--resume\` continues exactly; without a
 checkpoint it continues from this folder's weights and logged step; a folder trained on by later
 phases is refused, since its weights are newer than any checkpoint). Every step runs forward, loss and
 gradients as one ONNX Runtime session call (the engine's gradient graphs), on CPU.${focusNote}
 
 Compute on CPU (\`training_log.json\`): ${compute}.${scheduleNote}
-${later.section}${log?.phases?.length ? `\nIn all: ${n(totalTrainingSteps(log))} optimizer steps, ${n(totalSamples)} samples seen.\n` : ''}
+${later.section}
 ## Scores
 
 Measured with the project's emoji scorer (\`models/emoji-scorer/\`) by
