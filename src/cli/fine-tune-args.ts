@@ -1,5 +1,6 @@
 import { CliArgs } from './cli-args';
 import { FineTuneHyperparameters } from '../engine/dro/fine-tune.trainer';
+import { LORA_TARGETS, type LoraTargets } from '../engine/models/lora-targets';
 
 const FLAGS = [
   ['steps', 'steps'],
@@ -24,6 +25,11 @@ export function readFineTuneHyperparameters(args: CliArgs, prefix = ''): Partial
     const n = Number(v);
     if (!Number.isFinite(n)) throw new Error(`--${prefix}${flag} must be a number`);
     hp[key] = n;
+  }
+  const targets = args.optionalString(`${prefix}targets`);
+  if (targets !== undefined) {
+    if (!(LORA_TARGETS as readonly string[]).includes(targets)) throw new Error(`--${prefix}targets must be one of ${LORA_TARGETS.join(', ')}`);
+    hp.targets = targets as LoraTargets;
   }
   // Scale 1 per rank unless chosen otherwise: alpha follows rank.
   if (hp.rank !== undefined) hp.alpha = hp.rank;

@@ -6,6 +6,7 @@ import { readCaptionedImageFolder } from '../engine/data/captioned-image-folder.
 import { fineTune, FineTuneMethod } from '../engine/dro/fine-tune.trainer';
 import { readFineTuneHyperparameters } from './fine-tune-args';
 import { readLoraFile, writeLoraFile } from '../engine/lora/lora-file';
+import { adaptableModules, loraModuleShapes } from '../engine/models/lora-targets';
 import { CheckpointStore } from '../engine/training/checkpoint.store';
 import { ProgressBar } from '../engine/training/progress-reporter';
 
@@ -32,8 +33,7 @@ runCli(async () => {
   const model = await loadDiffusionModel(modelDir);
   const images = await readCaptionedImageFolder(imagesDir, model.sampleSpace.imageSize);
   if (images.length === 0) throw new Error(`no images in ${imagesDir}`);
-  const moduleShapes = new Map<string, [number, number]>();
-  for (const [k, v] of model.unetParams) if (k.endsWith('.weight') && v.shape.length === 2) moduleShapes.set(k.slice(0, -'.weight'.length), v.shape as [number, number]);
+  const moduleShapes = loraModuleShapes(model.unetParams, adaptableModules(model.unetConfig));
   const initAdapter = resumeFrom ? (await readLoraFile(resumeFrom, { moduleShapes })).adapter : undefined;
   const initOptimizerState = optimizerFrom ? (await new CheckpointStore(optimizerFrom).load())?.optimizer : undefined;
 

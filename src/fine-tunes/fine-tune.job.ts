@@ -10,7 +10,7 @@ import { Demonstration, fineTune, FineTuneProgress, FineTuneResult } from '../en
 import type { LoraAdapter, ModuleShape } from '../engine/lora/lora-adapter';
 import { parseLoraAdapter, serializeLoraAdapter } from '../engine/lora/lora-file';
 import { DiffusionModel, loadDiffusionModel } from '../engine/models/diffusion-model';
-import { attentionProjectionModules } from '../engine/models/unet-2d-condition.model';
+import { adaptableModules, loraModuleShapes as moduleShapesOf } from '../engine/models/lora-targets';
 import { decodeImageToChw } from '../engine/pipeline/image-encoding';
 import type { AdamWState } from '../engine/training/adamw.optimizer';
 import { CheckpointStore } from '../engine/training/checkpoint.store';
@@ -38,7 +38,7 @@ export function fineTuneCheckpointDir(dataDir: string, jobId: string): string {
 
 /** The base model's LoRA-capable layers, as the trainer and the inference pipeline target them. */
 export function loraModuleShapes(model: DiffusionModel): Map<string, ModuleShape> {
-  return new Map(attentionProjectionModules(model.unetConfig).map((m) => [m, model.unetParams.get(`${m}.weight`)!.shape as ModuleShape]));
+  return moduleShapesOf(model.unetParams, adaptableModules(model.unetConfig));
 }
 
 /** Every run of a job writes its adapter here, so a re-run replaces rather than adds a file. */

@@ -4,7 +4,8 @@ import * as fsp from 'fs/promises';
 import * as os from 'os';
 import * as path from 'path';
 import { createRandomModel } from '../../src/engine/models/random-model';
-import { attentionProjectionModules } from '../../src/engine/models/unet-2d-condition.model';
+import { loraTargetModules, type LoraTargets } from '../../src/engine/models/lora-targets';
+import { moduleShapeOfWeight } from '../../src/engine/lora/lora-adapter';
 import { sampleShape } from '../../src/engine/models/diffusion-model';
 import { DenoiserTrainingGraph, TrainingGraphSpec } from '../../src/engine/training/denoiser-training-graph';
 import { TfjsTrainingStep } from '../../src/engine/training/tfjs-training-step';
@@ -22,21 +23,22 @@ test('DRO hinge loss: hand-computed case', () => {
   assert.equal(droHingeLoss([0.1, 0.1], [0.1, 0.1], 0), 0);
 });
 
-function droSpec(): TrainingGraphSpec {
+function droSpec(targets: LoraTargets = 'attention'): TrainingGraphSpec {
   return {
     unet: model.unetConfig,
     params: model.unetParams,
     seqLen: model.maxLength,
     sampleShape: sampleShape(model),
     objective: 'dro-hinge',
-    lora: { modules: attentionProjectionModules(model.unetConfig), rank: 2 },
+    lora: { modules: loraTargetModules(model.unetConfig, targets), rank: 2 },
     margin: 0.001,
     intraOpThreads: 1,
   };
 }
 
-test('DRO training graph: loss equals the hinge of its per-sample losses, gradients match tfjs autodiff', async () => {
-  const spec = droSpec();
+for (const targets of ['attention', 'all'] as const) {
+test(`DRO training graph (LoRA on ${targets}): loss equals the hinge of its per-sample losses, gradients match tfjs autodiff`, async () => {
+  const spec = droSpec(targets);
   const rng = new Random(5);
   const [c, h, w] = spec.sampleShape;
   const b = 4; // 2 expert + 2 policy
@@ -53,7 +55,7 @@ test('DRO training graph: loss equals the hinge of its per-sample losses, gradie
   const lora = new Map<string, Float32Array>();
   for (const name of ort.trainableNames) {
     const m = /^lora\.(.+)\.(a|b)$/.exec(name)!;
-    const [o, i] = model.unetParams.get(`${m[1]}.weight`)!.shape;
+    const [o, i] = moduleShapeOfWeight(model.unetParams.get(`${m[1]}.weight`)!.shape);
     lora.set(name, rng.randn(m[2] === 'a' ? 2 * i : o * 2).map((v) => v * 0.3));
   }
   // Choose reference losses so that pair 0 is active and pair 1 is not.
@@ -79,9 +81,26 @@ test('DRO training graph: loss equals the hinge of its per-sample losses, gradie
   }
   assert.ok(den > 0, 'active pair produces gradients');
   assert.ok(Math.sqrt(num / den) < 1e-3, `gradient relative error ${Math.sqrt(num / den)}`);
+  if (targets === 'all') {
+    // Every convolution's factors get a gradient of their own, checked against tfjs separately.
+    const convs = [...res.grads.keys()].filter((k) => /(conv1|conv2|conv_in|conv_out|downsamplers\.0\.conv|upsamplers\.0\.conv)\.(a|b)$/.test(k));
+    assert.ok(convs.length >= 8, `convolution LoRA inputs: ${convs.length}`);
+    for (const k of convs.filter((n) => n.endsWith('.a'))) {
+      const g = res.grads.get(k)!;
+      const r = ref.grads.get(k)!;
+      let d = 0;
+      let n = 0;
+      for (let i = 0; i < g.length; i++) {
+        d += (g[i] - r[i]) ** 2;
+        n += r[i] ** 2;
+      }
+      assert.ok(n > 0 && Math.sqrt(d / n) < 1e-3, `${k}: relative error ${Math.sqrt(d / Math.max(n, 1e-30))}`);
+    }
+  }
   await ort.release();
   await tfjs.release();
 });
+}
 
 function trajectory(demoIndex: number, steps: number, len = 3): Trajectory {
   const timesteps = Array.from({ length: steps }, (_, i) => 900 - i * 100);

@@ -354,7 +354,7 @@ describe('kohya name resolution', () => {
     const index = new KohyaNameIndex(MODULES);
     for (const m of MODULES) assert.deepEqual(index.resolve(kohyaLoraName(m)), { module: m });
     const miss = index.resolve('lora_unet_down_blocks_9_attentions_0_proj_in');
-    assert.ok('error' in miss && /matches no linear layer/.test(miss.error));
+    assert.ok('error' in miss && /matches no linear or convolution layer/.test(miss.error));
   });
 
   it('reports ambiguous names', () => {
@@ -374,7 +374,7 @@ describe('kohya name resolution', () => {
       'lora_unet_down_blocks_7_attentions_0_proj_in.lora_down.weight': t([1, 8], new Float32Array(8)),
       'lora_unet_down_blocks_7_attentions_0_proj_in.lora_up.weight': t([8, 1], new Float32Array(8)),
     });
-    assertLoraError(() => parseLoraAdapter(buf, { moduleShapes: SHAPES }), /matches no linear layer/);
+    assertLoraError(() => parseLoraAdapter(buf, { moduleShapes: SHAPES }), /matches no linear or convolution layer/);
   });
 });
 
@@ -390,7 +390,7 @@ describe('LoRA files: validation errors', () => {
 
   it('a module the base model does not have', () => {
     const ad = randomAdapter(4, [Q], 2, 2);
-    assertLoraError(() => validateAgainst(ad, new Map([[OUT0, [8, 8]]])), /has no linear layer of that name/);
+    assertLoraError(() => validateAgainst(ad, new Map([[OUT0, [8, 8]]])), /has no linear or convolution layer of that name/);
   });
 
   it('missing B', () => {

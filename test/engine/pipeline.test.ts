@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import { createRandomModel } from '../../src/engine/models/random-model';
 import { createPipeline } from '../../src/engine/pipeline/pipeline.factory';
 import { GenerationRequest } from '../../src/engine/pipeline/text-to-image.pipeline';
-import { createLoraAdapter, LoraAdapter } from '../../src/engine/lora/lora-adapter';
+import { createLoraAdapter, LoraAdapter, type ModuleShape } from '../../src/engine/lora/lora-adapter';
 import { writeLoraFile } from '../../src/engine/lora/lora-file';
 import { loadDiffusionModel, saveDiffusionModel } from '../../src/engine/models/diffusion-model';
 import { Random } from '../../src/engine/schedulers';
@@ -29,7 +29,7 @@ function req(over: Partial<GenerationRequest> = {}): GenerationRequest {
   return { prompt: 'red heart noto style', seed: 5, steps: 4, guidanceScale: 3, scheduler: 'dpmpp-2m', numImages: 1, ...over };
 }
 
-function randomAdapter(shapes: Map<string, [number, number]>, rank: number, seed: number): LoraAdapter {
+function randomAdapter(shapes: Map<string, ModuleShape>, rank: number, seed: number): LoraAdapter {
   const a = createLoraAdapter(shapes, { rank, alpha: rank, seed });
   const rng = new Random(seed + 1);
   for (const layer of a.layers.values()) for (let k = 0; k < layer.b.length; k++) layer.b[k] = rng.normal() * 0.2;

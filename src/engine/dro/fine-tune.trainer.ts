@@ -1,6 +1,6 @@
 import { DiffusionModel, sampleShape, tokenizeCaptions } from '../models/diffusion-model';
 import { pixelUnshuffle } from '../models/pixel-shuffle';
-import { attentionProjectionModules } from '../models/unet-2d-condition.model';
+import { LORA_TARGETS, loraModuleShapes, loraTargetModules, type LoraTargets } from '../models/lora-targets';
 import { NoiseSchedule, Random, createScheduler, perturbedTimesteps } from '../schedulers';
 import { LoraAdapter, createLoraAdapter, ModuleShape, adapterFromLayers } from '../lora/lora-adapter';
 import { packLoraBatch, invalidateLoraPackCache } from '../lora/lora-batch.packer';
@@ -26,6 +26,8 @@ export interface FineTuneHyperparameters {
   batchSize: number;
   rank: number;
   alpha: number;
+  /** Which UNet layers the LoRA adapts (models/lora-targets.ts). */
+  targets: LoraTargets;
   lr: number;
   margin: number;
   captionDropout: number;
@@ -61,6 +63,7 @@ export const DEFAULT_FINE_TUNE_HYPERPARAMETERS: FineTuneHyperparameters = {
   batchSize: 8,
   rank: 8,
   alpha: 8,
+  targets: 'attention',
   lr: 1e-3,
   margin: 0.01,
   captionDropout: 0.2,
@@ -149,8 +152,8 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
   validateHyperparameters(hp);
   if (o.demonstrations.length === 0) throw new Error('fine-tuning needs at least one demonstration');
   const model = o.model;
-  const modules = o.initAdapter?.targetModules ?? attentionProjectionModules(model.unetConfig);
-  const moduleShapes = new Map<string, ModuleShape>(modules.map((m) => [m, model.unetParams.get(`${m}.weight`)!.shape as ModuleShape]));
+  const modules = o.initAdapter?.targetModules ?? loraTargetModules(model.unetConfig, hp.targets);
+  const moduleShapes = loraModuleShapes(model.unetParams, modules);
   const textEncoder = await OrtTextEncoder.create(model, { intraOpThreads: o.intraOpThreads });
   const denoiser = await OrtUNetDenoiser.create(model, modules, { intraOpThreads: o.intraOpThreads });
   const prep = await prepare(model, hp, o.demonstrations, textEncoder, modules, moduleShapes);
@@ -473,6 +476,7 @@ export function validateHyperparameters(hp: FineTuneHyperparameters): void {
   const positiveInt = ['steps', 'batchSize', 'rank', 'policyRefreshSteps', 'bufferCapacity', 'bufferBatch', 'bufferSampleEvery', 'samplingSteps'] as const;
   for (const k of positiveInt) if (!Number.isInteger(hp[k]) || hp[k] < 1) throw new RangeError(`${k} must be a positive integer`);
   if (!(hp.lr > 0 && hp.lr < 1)) throw new RangeError('lr must be in (0, 1)');
+  if (!(LORA_TARGETS as readonly string[]).includes(hp.targets)) throw new RangeError(`targets must be one of ${LORA_TARGETS.join(', ')}`);
   if (!(hp.alpha > 0)) throw new RangeError('alpha must be positive');
   if (!(hp.margin >= 0)) throw new RangeError('margin must be ≥ 0');
   if (!(hp.captionDropout >= 0 && hp.captionDropout < 1)) throw new RangeError('captionDropout must be in [0, 1)');

@@ -188,7 +188,9 @@ export class OnnxGraphOps implements Ops<Sym> {
     if (f) return f;
     const w = this.opts.params.get(`${moduleName}.weight`);
     if (!w) throw new Error(`LoRA target ${moduleName} has no weight`);
-    const [out, inp] = w.shape;
+    // A convolution's factor A covers its k×k patches: in = channels·k².
+    const [out, ...rest] = w.shape;
+    const inp = rest.reduce((p, d) => p * d, 1);
     const batch = spec.perSample ? -1 : 1;
     const rank = spec.rank ?? -2;
     const grad = spec.trainable && this.differentiable;
@@ -484,6 +486,26 @@ export class OnnxGraphOps implements Ops<Sym> {
     return this.op('Cos', [x], {}, x.shape, (g) => [
       this.emit('Neg', [this.emit('Mul', [g, this.emit('Sin', [x], {}, x.shape)], {}, x.shape)], {}, x.shape),
     ]);
+  }
+
+  unfold(x: Sym, k: number, stride: number, pad: number): Sym {
+    if (this.differentiable && x.grad) throw new Error('unfold has no gradient: per-sample convolution LoRA is for inference graphs');
+    const [n, c, h, w] = x.shape;
+    const ho = Math.floor((h + 2 * pad - k) / stride) + 1;
+    const wo = Math.floor((w + 2 * pad - k) / stride) + 1;
+    const xp = pad > 0 ? this.emit('Pad', [x, this.ints([0, 0, pad, pad, 0, 0, pad, pad])], {}, [n, c, h + 2 * pad, w + 2 * pad]) : x;
+    const cols: Sym[] = [];
+    for (let i = 0; i < k; i++) {
+      for (let j = 0; j < k; j++) {
+        const sl =
+          k === 1 && stride === 1
+            ? xp
+            : this.emit('Slice', [xp, this.ints([i, j]), this.ints([i + stride * (ho - 1) + 1, j + stride * (wo - 1) + 1]), this.ints([2, 3]), this.ints([stride, stride])], {}, [n, c, ho, wo]);
+        cols.push(this.emit('Reshape', [sl, this.ints([-1, c, 1, ho * wo])], {}, [n, c, 1, ho * wo]));
+      }
+    }
+    const stacked = cols.length === 1 ? cols[0] : this.emit('Concat', cols, { axis: attr.int(2) }, [n, c, k * k, ho * wo]);
+    return this.emit('Reshape', [stacked, this.ints([-1, c * k * k, ho * wo])], {}, [n, c * k * k, ho * wo]);
   }
 
   upsampleNearest2x(x: Sym): Sym {

@@ -45,6 +45,11 @@ export interface Ops<T> {
   sqrt(x: T): T;
   sin(x: T): T;
   cos(x: T): T;
+  /**
+   * The k×k patches of NCHW x as columns (torch.nn.functional.unfold): [N, C·k², Ho·Wo], rows in
+   * (channel, ky, kx) order. Inference only: graph builders give it no gradient.
+   */
+  unfold(x: T, k: number, stride: number, pad: number): T;
   /** Nearest-neighbour 2× upsampling of NCHW. */
   upsampleNearest2x(x: T): T;
   /** Rows of table [V, D] selected by integer ids [N, L] → [N, L, D]. */
@@ -55,7 +60,10 @@ export interface Ops<T> {
   layerNormCore(x: T, eps: number): T;
 }
 
-/** LoRA factors with the batch as leading dimension (1 broadcasts): a [N|1, r, in], b [N|1, out, r] (scale folded in). */
+/**
+ * LoRA factors with the batch as leading dimension (1 broadcasts): a [N|1, r, in], b [N|1, out, r]
+ * (scale folded in). For a k×k convolution `in` is channels·k², in (channel, ky, kx) order.
+ */
 export interface LoraFactors<T> {
   a: T;
   b: T;
@@ -98,17 +106,45 @@ export function linearModule<T>(ops: Ops<T>, x: T, name: string, bias = true): T
   let y = ops.linear(x, ops.param(`${name}.weight`), b);
   const lora = ops.lora(name);
   if (lora) {
-    const down = ops.matmul(x, ops.transpose(lora.a, [0, 2, 1]));
-    y = ops.add(y, ops.matmul(down, ops.transpose(lora.b, [0, 2, 1])));
+    // Per-sample factors pair with a row of tokens: a [N, in] input (time_emb_proj) becomes [N, 1, in].
+    const rows = ops.shape(x).length === 2;
+    const tokens = rows ? ops.reshape(x, [-1, 1, ops.shape(x)[1]]) : x;
+    const down = ops.matmul(tokens, ops.transpose(lora.a, [0, 2, 1]));
+    const delta = ops.matmul(down, ops.transpose(lora.b, [0, 2, 1]));
+    y = ops.add(y, rows ? ops.reshape(delta, [-1, ops.shape(delta)[2]]) : delta);
   }
   return y;
 }
 
+/** Convolution by module name, with the LoRA delta when an adapter targets this module. */
 export function conv2dModule<T>(ops: Ops<T>, x: T, name: string, stride = 1, pad?: number): T {
   const w = ops.param(`${name}.weight`);
   const k = ops.shape(w)[2];
   const b = ops.hasParam(`${name}.bias`) ? ops.param(`${name}.bias`) : null;
-  return ops.conv2d(x, w, b, stride, pad ?? Math.floor(k / 2));
+  const p = pad ?? Math.floor(k / 2);
+  const y = ops.conv2d(x, w, b, stride, p);
+  const lora = ops.lora(name);
+  return lora ? ops.add(y, convLoraDelta(ops, x, lora, k, stride, p)) : y;
+}
+
+/**
+ * peft's LoRA on a convolution: B(A(x)) with A a k×k convolution to r channels and B a 1×1 one.
+ * Factors shared by the whole batch run as two convolutions (training graphs, with gradients);
+ * per-sample factors (inference batches mixing adapters) multiply the input's k×k patches instead.
+ */
+function convLoraDelta<T>(ops: Ops<T>, x: T, f: LoraFactors<T>, k: number, stride: number, pad: number): T {
+  const [, c, h, w] = ops.shape(x);
+  const [batch, rank] = ops.shape(f.a);
+  const out = ops.shape(f.b)[1];
+  if (batch === 1 && rank > 0) {
+    const down = ops.conv2d(x, ops.reshape(f.a, [rank, c, k, k]), null, stride, pad);
+    return ops.conv2d(down, ops.reshape(f.b, [out, rank, 1, 1]), null, 1, 0);
+  }
+  const ho = Math.floor((h + 2 * pad - k) / stride) + 1;
+  const wo = Math.floor((w + 2 * pad - k) / stride) + 1;
+  const patches = ops.unfold(x, k, stride, pad);
+  const up = ops.matmul(f.b, ops.matmul(f.a, patches));
+  return ops.reshape(up, [-1, out, ho, wo]);
 }
 
 export function groupNormModule<T>(ops: Ops<T>, x: T, name: string, groups: number, eps: number): T {

@@ -134,6 +134,21 @@ export class TfjsOps implements Ops<Tensor> {
   cos(x: Tensor): Tensor {
     return this.tf.cos(x);
   }
+  unfold(x: Tensor, k: number, stride: number, pad: number): Tensor {
+    const tf = this.tf;
+    const [n, c, h, w] = x.shape;
+    const ho = Math.floor((h + 2 * pad - k) / stride) + 1;
+    const wo = Math.floor((w + 2 * pad - k) / stride) + 1;
+    const xp = pad > 0 ? tf.pad(x, [[0, 0], [0, 0], [pad, pad], [pad, pad]]) : x;
+    const cols: Tensor[] = [];
+    for (let i = 0; i < k; i++) {
+      for (let j = 0; j < k; j++) {
+        const sl = tf.stridedSlice(xp, [0, 0, i, j], [n, c, i + stride * (ho - 1) + 1, j + stride * (wo - 1) + 1], [1, 1, stride, stride]);
+        cols.push(tf.reshape(sl, [n, c, 1, ho * wo]));
+      }
+    }
+    return tf.reshape(cols.length === 1 ? cols[0] : tf.concat(cols, 2), [n, c * k * k, ho * wo]);
+  }
   upsampleNearest2x(x: Tensor): Tensor {
     const tf = this.tf;
     const [n, c, h, w] = x.shape;

@@ -1,14 +1,34 @@
 /**
- * In-memory LoRA adapters for the UNet's linear layers.
+ * In-memory LoRA adapters for the UNet's linear and convolution layers.
  *
  * A layer adds ΔW = (alpha / rank) · B·A to a frozen weight W [out, in], with A [rank, in] and
  * B [out, rank] (peft's `lora_A` / `lora_B`). Module paths follow diffusers' UNet2DConditionModel
  * names without the `unet.` prefix, e.g. `down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q`.
+ *
+ * A convolution W [out, c, k, k] is handled as peft's LoRA on `Conv2d`: A is a k×k convolution to
+ * `rank` channels ([rank, c, k, k]) and B a 1×1 convolution back ([out, rank, 1, 1]). In memory the
+ * layer keeps A flattened to [rank, c·k·k] (the same row-major values) with `kernelSize` k, so
+ * ΔW = B·A reshaped to [out, c, k, k] and everything that treats layers as matrices works unchanged.
  */
 import { Random } from '../schedulers/random';
 
-/** Weight shape of a linear layer: [out features, in features]. */
-export type ModuleShape = [number, number];
+/**
+ * Weight shape of an adaptable layer as a matrix: [out, in] for a linear layer, and
+ * [out, c·k·k, k] for a k×k convolution (the third entry marks a convolution, 1 for 1×1 ones).
+ */
+export type ModuleShape = [number, number] | [number, number, number];
+
+/** The convolution kernel size of a module shape, or undefined for a linear layer. */
+export function kernelSizeOf(shape: ModuleShape): number | undefined {
+  return shape.length === 3 ? shape[2] : undefined;
+}
+
+/** The matrix shape of a UNet weight: linear [out, in] as is, a convolution [out, c, k, k] as [out, c·k·k, k]. */
+export function moduleShapeOfWeight(weightShape: readonly number[]): ModuleShape {
+  if (weightShape.length === 2) return [weightShape[0], weightShape[1]];
+  if (weightShape.length === 4 && weightShape[2] === weightShape[3]) return [weightShape[0], weightShape[1] * weightShape[2] * weightShape[3], weightShape[2]];
+  throw new LoraError(`a weight of shape [${weightShape.join(', ')}] is neither a linear layer nor a square convolution`);
+}
 
 export interface LoraLayer {
   /** A, [rank, in], row-major. */
@@ -19,6 +39,8 @@ export interface LoraLayer {
   inFeatures: number;
   outFeatures: number;
   alpha: number;
+  /** k for a k×k convolution layer (inFeatures = channels·k²); absent for a linear layer. */
+  kernelSize?: number;
 }
 
 export interface LoraAdapter {
@@ -42,7 +64,8 @@ export interface CreateLoraOptions {
   seed: number | bigint;
   /**
    * 'peft-default' is peft's `init_lora_weights=True`: A ~ kaiming_uniform(a=√5), which for an
-   * [r, in] weight is U(-1/√in, 1/√in); B = 0, so the adapter starts as the identity edit.
+   * [r, in] weight (or an [r, c, k, k] kernel, fan-in c·k²) is U(-1/√in, 1/√in); B = 0, so the
+   * adapter starts as the identity edit.
    * 'gaussian' is peft's `init_lora_weights="gaussian"`: A ~ N(0, (1/r)²); B = 0.
    */
   init?: LoraInit;
@@ -84,6 +107,7 @@ export function createLoraAdapter(moduleShapes: Map<string, ModuleShape>, opts: 
     const shape = moduleShapes.get(name);
     if (!shape) throw new LoraError(`target module "${name}" is not in the base model`);
     const [out, inp] = shape;
+    const kernelSize = kernelSizeOf(shape);
     const a = new Float32Array(opts.rank * inp);
     if (init === 'peft-default') {
       const bound = 1 / Math.sqrt(inp);
@@ -94,7 +118,9 @@ export function createLoraAdapter(moduleShapes: Map<string, ModuleShape>, opts: 
     } else {
       throw new LoraError(`unknown init ${JSON.stringify(init)}`);
     }
-    layers.set(name, { a, b: new Float32Array(out * opts.rank), rank: opts.rank, inFeatures: inp, outFeatures: out, alpha });
+    const layer: LoraLayer = { a, b: new Float32Array(out * opts.rank), rank: opts.rank, inFeatures: inp, outFeatures: out, alpha };
+    if (kernelSize !== undefined) layer.kernelSize = kernelSize;
+    layers.set(name, layer);
   }
   return { layers, rank: opts.rank, alpha, targetModules: targets, metadata: { ...(opts.metadata ?? {}) } };
 }
@@ -146,6 +172,10 @@ export function layerProblems(module: string, layer: LoraLayer): string[] {
     problems.push(`${module}: invalid features [out ${outFeatures}, in ${inFeatures}]`);
   }
   if (!Number.isFinite(alpha) || alpha <= 0) problems.push(`${module}: alpha ${alpha} is not a positive finite number`);
+  const k = layer.kernelSize;
+  if (k !== undefined && (!Number.isSafeInteger(k) || k < 1 || inFeatures % (k * k) !== 0)) {
+    problems.push(`${module}: kernel size ${k} does not divide ${inFeatures} input features into channels × ${k}×${k}`);
+  }
   if (problems.length > 0) return problems;
   if (layer.a.length !== rank * inFeatures) problems.push(`${module}: A has ${layer.a.length} values, expected [${rank}, ${inFeatures}]`);
   if (layer.b.length !== outFeatures * rank) problems.push(`${module}: B has ${layer.b.length} values, expected [${outFeatures}, ${rank}]`);
@@ -154,6 +184,10 @@ export function layerProblems(module: string, layer: LoraLayer): string[] {
   const ib = firstNonFinite(layer.b);
   if (ib >= 0) problems.push(`${module}: B has a non-finite value (${layer.b[ib]}) at index ${ib}`);
   return problems;
+}
+
+function layerKind(kernelSize: number | undefined): string {
+  return kernelSize === undefined ? 'a linear layer' : `a ${kernelSize}×${kernelSize} convolution`;
 }
 
 const MAX_LISTED = 10;
@@ -175,8 +209,10 @@ export function validateLoraAdapter(adapter: LoraAdapter): void {
 }
 
 /**
- * Checks the adapter fits a base model: every targeted module exists there as a linear layer with
- * the same [out, in], plus each layer's own consistency. Throws LoraError listing the mismatches.
+ * Checks the adapter fits a base model: every targeted module exists there as a linear or
+ * convolution layer with the same [out, in] and kernel, plus each layer's own consistency. (A 1×1
+ * convolution and a linear layer of the same shape are interchangeable: the same matrix.) Throws
+ * LoraError listing the mismatches.
  */
 export function validateAgainst(adapter: LoraAdapter, moduleShapes: Map<string, ModuleShape>): void {
   const problems: string[] = [];
@@ -184,7 +220,7 @@ export function validateAgainst(adapter: LoraAdapter, moduleShapes: Map<string, 
   for (const [m, layer] of adapter.layers) {
     const shape = moduleShapes.get(m);
     if (!shape) {
-      problems.push(`${m}: the base model has no linear layer of that name`);
+      problems.push(`${m}: the base model has no linear or convolution layer of that name`);
       continue;
     }
     const own = layerProblems(m, layer);
@@ -195,6 +231,10 @@ export function validateAgainst(adapter: LoraAdapter, moduleShapes: Map<string, 
     const [out, inp] = shape;
     if (layer.outFeatures !== out || layer.inFeatures !== inp) {
       problems.push(`${m}: adapter is for a [${layer.outFeatures}, ${layer.inFeatures}] weight, the base model's is [${out}, ${inp}]`);
+      continue;
+    }
+    if ((kernelSizeOf(shape) ?? 1) !== (layer.kernelSize ?? 1)) {
+      problems.push(`${m}: adapter is for ${layerKind(layer.kernelSize)}, the base model's layer is ${layerKind(kernelSizeOf(shape))}`);
     }
   }
   throwIfProblems(problems, 'adapter does not fit the base model');

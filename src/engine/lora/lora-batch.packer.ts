@@ -2,7 +2,8 @@
  * Per-sample LoRA feeds for the inference graph.
  *
  * For every targeted module the graph takes `lora.<module>.a` [batch, R, in] and
- * `lora.<module>.b` [batch, out, R] and computes y = x·Wᵀ + (x·aᵀ)·bᵀ per sample. Packing puts each
+ * `lora.<module>.b` [batch, out, R] and computes y = x·Wᵀ + (x·aᵀ)·bᵀ per sample (for a
+ * convolution, `in` is channels·k² and x a k×k patch of the input). Packing puts each
  * sample's adapters side by side along the rank axis: a = [A1; A2; …] (rows), b = [c1·B1, c2·B2, …]
  * (columns) with c_k = alpha_k / r_k · scale_k, so (x·aᵀ)·bᵀ = Σ_k c_k · (x·A_kᵀ)·B_kᵀ. Unused
  * rank slots, samples without adapters and modules an adapter does not target stay zero, which adds
@@ -12,7 +13,7 @@
  * scaled B factors are cached (keyed by the adapter object and the module-list object). After
  * changing an adapter's factors in place, call invalidateLoraPackCache(adapter).
  */
-import { LoraError, type LoraAdapter, type LoraLayer, type ModuleShape } from './lora-adapter';
+import { kernelSizeOf, LoraError, type LoraAdapter, type LoraLayer, type ModuleShape } from './lora-adapter';
 
 export interface AdapterUse {
   adapter: LoraAdapter;
@@ -90,7 +91,7 @@ function entryFor(adapter: LoraAdapter, modules: readonly string[], moduleShapes
     if (!layer) continue;
     const shape = moduleShapes.get(modules[i]);
     if (!shape) throw new LoraError(`no shape for module ${modules[i]}`);
-    if (layer.inFeatures !== shape[1] || layer.outFeatures !== shape[0]) {
+    if (layer.inFeatures !== shape[1] || layer.outFeatures !== shape[0] || (layer.kernelSize ?? 1) !== (kernelSizeOf(shape) ?? 1)) {
       throw new LoraError(`${modules[i]}: adapter layer is [${layer.outFeatures}, ${layer.inFeatures}], the model's is [${shape[0]}, ${shape[1]}]`);
     }
     if (layer.a.length !== layer.rank * layer.inFeatures || layer.b.length !== layer.outFeatures * layer.rank) {

@@ -4,6 +4,7 @@
  * Written as diffusers' `StableDiffusionLoraLoaderMixin.save_lora_weights` writes them, so diffusers
  * (`pipe.load_lora_weights`) and peft can load them:
  *   unet.<module>.lora_A.weight [r, in], unet.<module>.lora_B.weight [out, r]
+ *   convolutions as peft's LoRA on Conv2d: lora_A [r, c, k, k], lora_B [out, r, 1, 1]
  *   __metadata__: format = "pt"; lora_adapter_metadata = JSON (indent 2, sorted keys) of the peft
  *   LoraConfig fields, each prefixed with the component name ("unet.r", "unet.lora_alpha",
  *   "unet.target_modules", "unet.peft_type", and "unet.rank_pattern"/"unet.alpha_pattern" when layers
@@ -14,7 +15,8 @@
  * Read also: keys without the `unet.` prefix or with peft's `base_model.model.` prefix; legacy
  * diffusers `<module>.lora.down/up.weight`, `lora_linear_layer.down/up` and attention-processor
  * `…processor.to_q_lora.down.weight` keys; kohya `lora_unet_<module with _>.lora_down/lora_up.weight`
- * with per-layer `.alpha` scalars; `<module>.alpha` network alphas; any float storage type.
+ * with per-layer `.alpha` scalars (LoCon: k×k `lora_down` and 1×1 `lora_up` on convolutions);
+ * `<module>.alpha` network alphas; any float storage type.
  * Text-encoder LoRA keys are listed as ignored.
  *
  * Alpha of a layer, first found: its own alpha tensor (kohya: 0 means alpha = rank) →
@@ -32,6 +34,7 @@ import {
 } from '../io/safetensors';
 import {
   adapterFromLayers,
+  kernelSizeOf,
   LoraError,
   mostCommon,
   throwIfProblems,
@@ -45,7 +48,7 @@ import {
 export type LoraKeyFormat = 'peft' | 'diffusers-legacy' | 'kohya';
 
 export interface LoraReadOptions {
-  /** The base model's linear layers: resolves kohya names and validates shapes (validateAgainst). */
+  /** The base model's adaptable layers: resolves kohya names and validates shapes (validateAgainst). */
   moduleShapes?: Map<string, ModuleShape>;
   /** Known module names for kohya name resolution when shapes are not at hand. */
   knownModules?: Iterable<string>;
@@ -108,8 +111,11 @@ export function loraFileContents(adapter: LoraAdapter): { tensors: Map<string, N
   validateLoraAdapter(adapter);
   const tensors = new Map<string, NamedTensor>();
   for (const [m, l] of adapter.layers) {
-    tensors.set(`${UNET_PREFIX}.${m}.lora_A.weight`, { shape: [l.rank, l.inFeatures], data: l.a });
-    tensors.set(`${UNET_PREFIX}.${m}.lora_B.weight`, { shape: [l.outFeatures, l.rank], data: l.b });
+    const k = l.kernelSize;
+    const aShape = k === undefined ? [l.rank, l.inFeatures] : [l.rank, l.inFeatures / (k * k), k, k];
+    const bShape = k === undefined ? [l.outFeatures, l.rank] : [l.outFeatures, l.rank, 1, 1];
+    tensors.set(`${UNET_PREFIX}.${m}.lora_A.weight`, { shape: aShape, data: l.a });
+    tensors.set(`${UNET_PREFIX}.${m}.lora_B.weight`, { shape: bShape, data: l.b });
   }
   const config = peftConfigOf(adapter);
   const prefixed: Record<string, unknown> = {};
@@ -180,7 +186,7 @@ export class KohyaNameIndex {
   /** The module path, or an error message. */
   resolve(loraName: string): { module: string } | { error: string } {
     const hits = this.byName.get(loraName);
-    if (!hits) return { error: `kohya name "${loraName}" matches no linear layer of the base model` };
+    if (!hits) return { error: `kohya name "${loraName}" matches no linear or convolution layer of the base model` };
     if (hits.length > 1) return { error: `kohya name "${loraName}" is ambiguous: ${hits.join(', ')}` };
     return { module: hits[0] };
   }
@@ -219,10 +225,17 @@ function shapeText(shape: number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
-/** [rows, cols] of a factor: 2-D, or a 1×1 convolution kernel [rows, cols, 1, 1]. */
+/** [rows, cols] of an up/B factor: 2-D, or a 1×1 convolution kernel [rows, cols, 1, 1]. */
 function matrixShape(shape: number[]): [number, number] | null {
   if (shape.length === 2) return [shape[0], shape[1]];
   if (shape.length === 4 && shape[2] === 1 && shape[3] === 1) return [shape[0], shape[1]];
+  return null;
+}
+
+/** [rank, in] of a down/A factor and its kernel size: 2-D (linear), or a square kernel [rank, c, k, k] (in = c·k²). */
+function downFactorShape(shape: number[]): { rows: number; cols: number; kernelSize?: number } | null {
+  if (shape.length === 2) return { rows: shape[0], cols: shape[1] };
+  if (shape.length === 4 && shape[2] === shape[3] && shape[2] >= 1) return { rows: shape[0], cols: shape[1] * shape[2] * shape[3], kernelSize: shape[2] };
   return null;
 }
 
@@ -407,12 +420,15 @@ export function loraAdapterFromTensors(
       else problems.push(`${module}: "${p.b.key}" (B / up) has no matching A / down tensor`);
       continue;
     }
-    const aShape = matrixShape(p.a.tensor.shape);
+    const aShape = downFactorShape(p.a.tensor.shape);
     const bShape = matrixShape(p.b.tensor.shape);
-    if (!aShape) problems.push(`"${p.a.key}": shape ${shapeText(p.a.tensor.shape)} is not a linear LoRA factor [rank, in]`);
-    if (!bShape) problems.push(`"${p.b.key}": shape ${shapeText(p.b.tensor.shape)} is not a linear LoRA factor [out, rank]`);
+    if (!aShape) problems.push(`"${p.a.key}": shape ${shapeText(p.a.tensor.shape)} is not a LoRA down factor [rank, in] or [rank, channels, k, k]`);
+    if (!bShape) problems.push(`"${p.b.key}": shape ${shapeText(p.b.tensor.shape)} is not a LoRA up factor [out, rank] or [out, rank, 1, 1]`);
     if (!aShape || !bShape) continue;
-    const [rank, inFeatures] = aShape;
+    const { rows: rank, cols: inFeatures } = aShape;
+    // A 2-D factor on a 1×1 convolution of the base model is the same matrix: take the base's kernel.
+    const baseShape = opts.moduleShapes?.get(module);
+    const kernelSize = aShape.kernelSize ?? (baseShape ? kernelSizeOf(baseShape) : undefined);
     const [outFeatures, bRank] = bShape;
     if (rank !== bRank) {
       problems.push(`${module}: rank mismatch, A "${p.a.key}" is ${shapeText(p.a.tensor.shape)} (rank ${rank}) but B "${p.b.key}" is ${shapeText(p.b.tensor.shape)} (rank ${bRank})`);
@@ -457,15 +473,17 @@ export function loraAdapterFromTensors(
       alpha = kohyaAlpha;
     }
     if (bad) continue;
-    // Copies keep the adapter independent of the file buffer and drop 1×1 kernel dims.
-    layers.set(module, {
+    // Copies keep the adapter independent of the file buffer; kernels are kept flattened.
+    const layer: LoraLayer = {
       a: Float32Array.from(p.a.tensor.data),
       b: Float32Array.from(p.b.tensor.data),
       rank,
       inFeatures,
       outFeatures,
       alpha: alpha ?? rank,
-    });
+    };
+    if (kernelSize !== undefined) layer.kernelSize = kernelSize;
+    layers.set(module, layer);
   }
 
   if (problems.length === 0 && layers.size === 0) {

@@ -1,7 +1,8 @@
 import { DiffusionModel, sampleShape, tokenizeCaptions } from '../models/diffusion-model';
 import { pixelShuffle } from '../models/pixel-shuffle';
 import { createScheduler, Random } from '../schedulers';
-import { attentionProjectionModules } from '../models/unet-2d-condition.model';
+import { adaptableModules, loraModuleShapes } from '../models/lora-targets';
+import type { ModuleShape } from '../lora/lora-adapter';
 import { AdapterUse, packLoraBatch } from '../lora/lora-batch.packer';
 import { Denoiser, TextEncoder, LoraFeeds } from './denoiser';
 import { applyClassifierFreeGuidance } from './classifier-free-guidance';
@@ -40,24 +41,19 @@ export interface PipelineParts {
  * factors, guidance scale and seeded noise, so results do not depend on what else was batched.
  */
 export class TextToImagePipeline {
-  readonly moduleShapes: Map<string, [number, number]>;
+  readonly moduleShapes: Map<string, ModuleShape>;
 
   constructor(readonly parts: PipelineParts) {
-    this.moduleShapes = new Map(
-      parts.loraModules.map((m) => {
-        const w = parts.model.unetParams.get(`${m}.weight`);
-        if (!w) throw new Error(`LoRA module ${m} has no weight`);
-        return [m, [w.shape[0], w.shape[1]] as [number, number]];
-      }),
-    );
+    this.moduleShapes = loraModuleShapes(parts.model.unetParams, parts.loraModules);
   }
 
   get imageSize(): number {
     return this.parts.model.sampleSpace.imageSize;
   }
 
+  /** Every layer an adapter may target (attention, feed-forward and convolutions). */
   static defaultLoraModules(model: DiffusionModel): string[] {
-    return attentionProjectionModules(model.unetConfig);
+    return adaptableModules(model.unetConfig);
   }
 
   async generate(requests: GenerationRequest[]): Promise<GenerationResult[]> {

@@ -1,3 +1,4 @@
+import { moduleShapeOfWeight } from '../lora/lora-adapter';
 import * as ort from 'onnxruntime-node';
 import { OnnxGraphOps, Sym } from '../graph/onnx-graph-ops';
 import { encodeModel } from '../onnx/onnx-model';
@@ -147,7 +148,7 @@ export class DenoiserTrainingGraph {
     if (p) return p.shape;
     const m = /^lora\.(.+)\.(a|b)$/.exec(name);
     if (!m || !this.spec.lora) throw new Error(`unknown trainable ${name}`);
-    const [out, inp] = this.spec.params.get(`${m[1]}.weight`)!.shape;
+    const [out, inp] = moduleShapeOfWeight(this.spec.params.get(`${m[1]}.weight`)!.shape);
     return m[2] === 'a' ? [1, this.spec.lora.rank, inp] : [1, out, this.spec.lora.rank];
   }
 

@@ -1,3 +1,4 @@
+import { moduleShapeOfWeight } from '../lora/lora-adapter';
 import type * as tfType from '@tensorflow/tfjs-core';
 import { TfjsOps } from '../graph/tfjs-ops';
 import { LoraFactors } from '../graph/ops';
@@ -39,7 +40,7 @@ export class TfjsTrainingStep {
     const p = this.spec.params.get(name);
     if (p) return p.shape;
     const m = /^lora\.(.+)\.(a|b)$/.exec(name)!;
-    const [out, inp] = this.spec.params.get(`${m[1]}.weight`)!.shape;
+    const [out, inp] = moduleShapeOfWeight(this.spec.params.get(`${m[1]}.weight`)!.shape);
     const r = this.spec.lora!.rank;
     return m[2] === 'a' ? [1, r, inp] : [1, out, r];
   }

@@ -1,0 +1,50 @@
+/**
+ * Which UNet layers a LoRA adapter adapts. The bundled model has attention only at 8×8 and below;
+ * the layers that draw at full resolution (outline width, flat fills) are ResNet convolutions, so a
+ * style adapter needs convolution LoRA to reach them.
+ *
+ * - `attention`: the attention projections (to_q, to_k, to_v, to_out.0 of attn1 and attn2);
+ * - `attention+ff`: those and the transformer feed-forward layers (ff.net.0.proj, ff.net.2);
+ * - `all`: every linear and convolution layer except the timestep-embedding MLP: ResNet conv1,
+ *   conv2, conv_shortcut and time_emb_proj, proj_in/proj_out, down/upsamplers, conv_in/conv_out.
+ */
+import { moduleShapeOfWeight, type ModuleShape } from '../lora/lora-adapter';
+import { attentionProjectionModules } from './unet-2d-condition.model';
+import type { UNetConfig } from './unet-config';
+import { unetParamShapes } from './unet-params';
+
+export const LORA_TARGETS = ['attention', 'attention+ff', 'all'] as const;
+export type LoraTargets = (typeof LORA_TARGETS)[number];
+
+const FEED_FORWARD = /\.ff\.net\.(0\.proj|2)$/;
+/** The timestep MLP is shared by every block: adapting it shifts how the model reads noise levels. */
+const EXCLUDED_FROM_ALL = /^time_embedding\./;
+
+/** Module names (without `unet.`) for a target set, in forward order. */
+export function loraTargetModules(cfg: UNetConfig, targets: LoraTargets): string[] {
+  if (targets === 'attention') return attentionProjectionModules(cfg);
+  const weights = [...unetParamShapes(cfg)].filter(([name, shape]) => name.endsWith('.weight') && (shape.length === 2 || shape.length === 4));
+  const modules = weights.map(([name]) => name.slice(0, -'.weight'.length)).filter((m) => !EXCLUDED_FROM_ALL.test(m));
+  if (targets === 'all') return modules;
+  if (targets === 'attention+ff') {
+    const attention = new Set(attentionProjectionModules(cfg));
+    return modules.filter((m) => attention.has(m) || FEED_FORWARD.test(m));
+  }
+  throw new RangeError(`targets must be one of ${LORA_TARGETS.join(', ')}, got ${JSON.stringify(targets)}`);
+}
+
+/** Every layer an adapter may target: what inference graphs take LoRA inputs for. */
+export function adaptableModules(cfg: UNetConfig): string[] {
+  return loraTargetModules(cfg, 'all');
+}
+
+/** Matrix shapes of the modules' weights ([out, in] or [out, c·k², k]). */
+export function loraModuleShapes(params: { get(name: string): { shape: number[] } | undefined }, modules: readonly string[]): Map<string, ModuleShape> {
+  return new Map(
+    modules.map((m) => {
+      const w = params.get(`${m}.weight`);
+      if (!w) throw new Error(`LoRA module ${m} has no weight`);
+      return [m, moduleShapeOfWeight(w.shape)];
+    }),
+  );
+}
