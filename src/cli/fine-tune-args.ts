@@ -14,6 +14,8 @@ const FLAGS = [
   ['policy-refresh-steps', 'policyRefreshSteps'],
   ['sampling-steps', 'samplingSteps'],
   ['policy-guidance', 'policyGuidance'],
+  ['anchor-weight', 'sftWeight'],
+  ['max-timestep-fraction', 'maxTimestepFraction'],
 ] as const;
 
 /** Fine-tune hyperparameters given on the command line as `--<prefix><flag> value` (unset ones keep the defaults). */

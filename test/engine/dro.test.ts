@@ -81,6 +81,24 @@ test(`DRO training graph (LoRA on ${targets}): loss equals the hinge of its per-
   }
   assert.ok(den > 0, 'active pair produces gradients');
   assert.ok(Math.sqrt(num / den) < 1e-3, `gradient relative error ${Math.sqrt(num / den)}`);
+  // An SFT anchor on the expert rows adds Σ w·mse to the hinge, with the same gradients in both executors.
+  const anchored = { ...inputs, weights: Float32Array.of(0.25, 0.25, 0, 0) };
+  const withAnchor = await ort.step(anchored, lora);
+  const anchorTerm = 0.25 * (withAnchor.perSampleMse[0] + withAnchor.perSampleMse[1]);
+  assert.ok(Math.abs(withAnchor.loss - (droHingeLoss(withAnchor.perSampleMse, inputs.referenceMse, 0.001) + anchorTerm)) < 1e-6);
+  const anchoredRef = await tfjs.step(anchored, lora);
+  let an = 0;
+  let ad = 0;
+  for (const [k, g] of withAnchor.grads) {
+    const r = anchoredRef.grads.get(k)!;
+    const plain = res.grads.get(k)!;
+    for (let i = 0; i < g.length; i++) {
+      an += (g[i] - r[i]) ** 2;
+      ad += (r[i] - plain[i]) ** 2;
+    }
+  }
+  assert.ok(ad > 0, 'the anchor changes the gradients');
+  assert.ok(Math.sqrt(an) < 1e-3 * Math.sqrt(ad + den), `anchored gradient error ${Math.sqrt(an)}`);
   if (targets === 'all') {
     // Every convolution's factors get a gradient of their own, checked against tfjs separately.
     const convs = [...res.grads.keys()].filter((k) => /(conv1|conv2|conv_in|conv_out|downsamplers\.0\.conv|upsamplers\.0\.conv)\.(a|b)$/.test(k));
@@ -143,6 +161,17 @@ function flat(a: LoraAdapter): Float32Array {
   }
   return out;
 }
+
+test('replay buffer draws only low-noise steps under a timestep bound', () => {
+  const buf = new ReplayBuffer(4);
+  for (let i = 0; i < 4; i++) buf.push(trajectory(i, 9));
+  const rng = new Random(2);
+  const picks = buf.sample(64, rng, 450);
+  assert.ok(picks.every((p) => p.trajectory.timesteps[p.step] < 450));
+  assert.deepEqual([...new Set(picks.map((p) => p.trajectory.timesteps[p.step]))].sort(), [100, 200, 300, 400]);
+  // A bound below every step of a trajectory falls back to all of its steps.
+  assert.ok(buf.sample(16, rng, 50).some((p) => p.trajectory.timesteps[p.step] >= 100));
+});
 
 test('DRO fine-tune: deterministic, reports progress, resumes exactly from a checkpoint after cancel', async () => {
   const progress: number[] = [];

@@ -10,6 +10,7 @@ import { applyClassifierFreeGuidance } from '../pipeline/classifier-free-guidanc
 import { AdamW, AdamWState, Ema } from '../training/adamw.optimizer';
 import { CheckpointStore } from '../training/checkpoint.store';
 import { createTrainingStep, TrainingStep } from '../training/training-backend';
+import type { TrainingStepInputs } from '../training/denoiser-training-graph';
 import { ReplayBuffer, Trajectory } from './replay-buffer';
 
 /** An expert demonstration: an image at the model's resolution (CHW RGB in [-1, 1]) and its caption. */
@@ -28,6 +29,17 @@ export interface FineTuneHyperparameters {
   alpha: number;
   /** Which UNet layers the LoRA adapts (models/lora-targets.ts). */
   targets: LoraTargets;
+  /**
+   * DRO: weight λ of an SFT anchor, loss = hinge + λ · mean expert denoising error. Without it the
+   * hinge can also be closed by making φ worse on its own samples, which a LoRA with convolution
+   * capacity does quickly (the images turn to noise).
+   */
+  sftWeight: number;
+  /**
+   * Train only at timesteps below this share of the schedule (1 = all). Low-noise steps are where
+   * outlines and fills are drawn; the composition of high-noise steps stays the base model's.
+   */
+  maxTimestepFraction: number;
   lr: number;
   margin: number;
   captionDropout: number;
@@ -64,6 +76,8 @@ export const DEFAULT_FINE_TUNE_HYPERPARAMETERS: FineTuneHyperparameters = {
   rank: 8,
   alpha: 8,
   targets: 'attention',
+  sftWeight: 0,
+  maxTimestepFraction: 1,
   lr: 1e-3,
   margin: 0.01,
   captionDropout: 0.2,
@@ -226,6 +240,7 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
           for (const t of await samplePolicyTrajectories(prep, denoiser, policy, hp.bufferBatch, rng)) buffer.push(t);
         }
         const batch = await droBatch(prep, denoiser, buffer, hp.batchSize, rng);
+        if (hp.sftWeight > 0) batch.inputs.weights = Float32Array.from({ length: 2 * hp.batchSize }, (_, i) => (i < hp.batchSize ? hp.sftWeight / hp.batchSize : 0));
         result = await trainer.step(batch.inputs, loraTrainingFeeds(adapter, { modules }));
         diffs = droDiagnostics(result.perSampleMse, batch.inputs.referenceMse!, hp.margin);
       } else {
@@ -388,7 +403,7 @@ async function samplePolicyTrajectories(prep: Prepared, denoiser: OrtUNetDenoise
 /** B expert samples (fresh noise at the policy sample's t) followed by B policy samples, with reference losses. */
 async function droBatch(prep: Prepared, denoiser: OrtUNetDenoiser, buffer: ReplayBuffer, b: number, rng: Random) {
   const { sampleLen, schedule, model } = prep;
-  const pairs = buffer.sample(b, rng);
+  const pairs = buffer.sample(b, rng, maxTimestep(prep));
   const t = pairs.map((p) => p.trajectory.timesteps[p.step]);
   const expertX0 = stack(pairs.map((p) => prep.x0[p.trajectory.demoIndex]));
   const noise = rng.randn(b * sampleLen);
@@ -404,7 +419,8 @@ async function droBatch(prep: Prepared, denoiser: OrtUNetDenoiser, buffer: Repla
   const zero = packLoraBatch(prep.modules, prep.moduleShapes, Array.from({ length: 2 * b }, () => [])).feeds;
   const refOut = await denoiser.predict({ batch: 2 * b, sample: noisy, timesteps, encoderHiddenStates, encoderMask: attentionMask, lora: zero });
   const referenceMse = perSampleMse(refOut, target, 2 * b);
-  return { inputs: { batch: 2 * b, noisy, timesteps, target, encoderHiddenStates, attentionMask, referenceMse } };
+  const inputs: TrainingStepInputs = { batch: 2 * b, noisy, timesteps, target, encoderHiddenStates, attentionMask, referenceMse };
+  return { inputs };
 }
 
 function sftBatch(prep: Prepared, b: number, rng: Random) {
@@ -413,7 +429,8 @@ function sftBatch(prep: Prepared, b: number, rng: Random) {
   const dropped = idx.map(() => rng.uniform() < hp.captionDropout);
   const x0 = stack(idx.map((i) => prep.x0[i]));
   const noise = rng.randn(b * sampleLen);
-  const t = schedule.sampleTimesteps(b, rng);
+  const limit = maxTimestep(prep);
+  const t = limit === undefined ? schedule.sampleTimesteps(b, rng) : Int32Array.from({ length: b }, () => rng.randint(0, limit));
   const cond = idx.map((i, k) => conditioning(prep, i, dropped[k]));
   return {
     batch: b,
@@ -424,6 +441,12 @@ function sftBatch(prep: Prepared, b: number, rng: Random) {
     attentionMask: stack(cond.map((c) => c.mask)),
     weights: new Float32Array(b).fill(1 / b),
   };
+}
+
+/** The timestep bound of maxTimestepFraction, or undefined when training uses every timestep. */
+function maxTimestep(prep: Prepared): number | undefined {
+  const f = prep.hp.maxTimestepFraction;
+  return f >= 1 ? undefined : Math.max(1, Math.round(f * prep.model.schedulerConfig.num_train_timesteps));
 }
 
 export function perSampleMse(pred: Float32Array, target: Float32Array, n: number): Float32Array {
@@ -479,6 +502,8 @@ export function validateHyperparameters(hp: FineTuneHyperparameters): void {
   if (!(LORA_TARGETS as readonly string[]).includes(hp.targets)) throw new RangeError(`targets must be one of ${LORA_TARGETS.join(', ')}`);
   if (!(hp.alpha > 0)) throw new RangeError('alpha must be positive');
   if (!(hp.margin >= 0)) throw new RangeError('margin must be ≥ 0');
+  if (!(hp.sftWeight >= 0 && hp.sftWeight <= 100)) throw new RangeError('sftWeight must be in [0, 100]');
+  if (!(hp.maxTimestepFraction > 0 && hp.maxTimestepFraction <= 1)) throw new RangeError('maxTimestepFraction must be in (0, 1]');
   if (!(hp.captionDropout >= 0 && hp.captionDropout < 1)) throw new RangeError('captionDropout must be in [0, 1)');
   if (!(hp.emaDecay >= 0 && hp.emaDecay < 1)) throw new RangeError('emaDecay must be in [0, 1)');
   if (!(hp.gradClip > 0)) throw new RangeError('gradClip must be positive');

@@ -45,7 +45,8 @@ export class ReplayBuffer {
   }
 
   /** `batch` (trajectory, step) pairs: distinct trajectories while the buffer has enough, steps uniform. */
-  sample(batch: number, rng: Random): BufferSample[] {
+  /** `maxTimestep`: draw only solver steps with t below it (all steps when a trajectory has none). */
+  sample(batch: number, rng: Random, maxTimestep?: number): BufferSample[] {
     const n = this.entries.length;
     if (n === 0) throw new Error('replay buffer is empty');
     let picks: number[];
@@ -61,6 +62,10 @@ export class ReplayBuffer {
     }
     return picks.map((i) => {
       const trajectory = this.entries[i];
+      if (maxTimestep !== undefined) {
+        const eligible = trajectory.timesteps.flatMap((t, s) => (t < maxTimestep ? [s] : []));
+        if (eligible.length > 0) return { trajectory, step: eligible[rng.randint(0, eligible.length)] };
+      }
       return { trajectory, step: rng.randint(0, trajectory.timesteps.length) };
     });
   }

@@ -14,7 +14,8 @@ import { ParamMap } from '../models/param-init';
  * - `weighted-mse` (full model, text encoder included): loss = Σ_i w_i · mse_i — pretraining.
  * - `weighted-mse` with LoRA: frozen base as initializers, LoRA factors as trainable inputs — SFT.
  * - `dro-hinge` with LoRA: the batch holds B expert then B policy samples; with reference losses fed
- *   in, loss = mean_i max(0, (mse_e(φ) − mse_e(ref)) − (mse_p(φ) − mse_p(ref)) + margin) — Diffusion-DRO.
+ *   in, loss = mean_i max(0, (mse_e(φ) − mse_e(ref)) − (mse_p(φ) − mse_p(ref)) + margin) — Diffusion-DRO —
+ *   plus Σ_i w_i · mse_i over the same rows (an SFT anchor on the expert rows; zero weights: none).
  */
 export type TrainingObjective = 'weighted-mse' | 'dro-hinge';
 
@@ -42,7 +43,7 @@ export interface TrainingStepInputs {
   noisy: Float32Array;
   timesteps: Float32Array;
   target: Float32Array;
-  /** weighted-mse: per-sample weights (already divided by the batch size as wanted). */
+  /** weighted-mse: per-sample weights (already divided by the batch size as wanted); dro-hinge: anchor weights (default zero). */
   weights?: Float32Array;
   /** dro-hinge: per-sample reference losses, same order as the batch. */
   referenceMse?: Float32Array;
@@ -100,7 +101,9 @@ export class DenoiserTrainingGraph {
       const delta = g.reshape(g.sub(mse, ref), [2, -1]); // row 0 expert, row 1 policy
       const diff = g.sub(g.slice(delta, 0, 0, 1), g.slice(delta, 0, 1, 2));
       const hinge = g.relu(g.addScalar(diff, spec.margin ?? 0.001));
-      loss = g.reshape(g.reduceMean(hinge, [0, 1]), []);
+      const weights = g.input('weights', [-1]);
+      const anchor = g.reduceSum(g.reshape(g.mul(mse, weights), [1, -1]), [1]);
+      loss = g.reshape(g.add(g.reduceMean(hinge, [0, 1]), anchor), []);
     }
     g.output(loss, 'loss');
     g.output(mse, 'per_sample_mse');
@@ -131,7 +134,10 @@ export class DenoiserTrainingGraph {
     if (spec.text) feeds.input_ids = new ort.Tensor('int64', requireInput(inputs.inputIds, 'inputIds'), [b, l]);
     else feeds.encoder_hidden_states = new ort.Tensor('float32', requireInput(inputs.encoderHiddenStates, 'encoderHiddenStates'), [b, l, spec.unet.cross_attention_dim]);
     if (spec.objective === 'weighted-mse') feeds.weights = new ort.Tensor('float32', requireInput(inputs.weights, 'weights'), [b]);
-    else feeds.reference_mse = new ort.Tensor('float32', requireInput(inputs.referenceMse, 'referenceMse'), [b]);
+    else {
+      feeds.reference_mse = new ort.Tensor('float32', requireInput(inputs.referenceMse, 'referenceMse'), [b]);
+      feeds.weights = new ort.Tensor('float32', inputs.weights ?? new Float32Array(b), [b]);
+    }
     for (const name of this.trainableNames) {
       const value = trainable.get(name);
       if (!value) throw new Error(`missing trainable tensor ${name}`);

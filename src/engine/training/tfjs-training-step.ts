@@ -78,7 +78,8 @@ export class TfjsTrainingStep {
         if (spec.objective === 'weighted-mse') return tf.sum(tf.mul(mse, tf.tensor(inputs.weights!, [b]))) as tfType.Scalar;
         const delta = tf.reshape(tf.sub(mse, tf.tensor(inputs.referenceMse!, [b])), [2, b / 2]);
         const [expert, policy] = tf.split(delta, 2, 0);
-        return tf.mean(tf.relu(tf.add(tf.sub(expert, policy), spec.margin ?? 0.001))) as tfType.Scalar;
+        const hinge = tf.mean(tf.relu(tf.add(tf.sub(expert, policy), spec.margin ?? 0.001)));
+        return (inputs.weights ? tf.add(hinge, tf.sum(tf.mul(mse, tf.tensor(inputs.weights, [b])))) : hinge) as tfType.Scalar;
       };
       const { value, grads } = tf.valueAndGrads(lossFn)(xs);
       return { value, grads, perSample: perSample as unknown as tfType.Tensor };
