@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
 import { DEFAULT_FINE_TUNE_HYPERPARAMETERS } from '../../src/engine/dro/fine-tune.trainer';
 import { fineTuneCheckpointDir } from '../../src/fine-tunes/fine-tune.job';
+import { binaryParser } from '../support/binary-parser';
 import { png } from '../support/images';
 import { startInProcessWorker } from '../support/in-process-worker';
 import { readSse, waitFor } from '../support/sse';
@@ -217,11 +218,7 @@ describe('fine-tunes', () => {
       assert.deepEqual(preview.prompts, ['sun, mood board style', 'smiling face, mood board style', 'pizza, mood board style', 'tree, mood board style']);
       assert.deepEqual([preview.seeds, preview.scale, preview.steps, preview.guidanceScale], [[1, 2], 1, 20, 4]);
       for (const side of ['base', 'adapter']) assert.ok(preview.conceptTop5[side] >= 0 && preview.conceptTop5[side] <= 1, `conceptTop5.${side}: ${preview.conceptTop5[side]}`);
-      const png = await t.http().get(preview.url).set(...bearer(key)).buffer(true).parse((res, done) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => done(null, Buffer.concat(chunks)));
-      });
+      const png = await t.http().get(preview.url).set(...bearer(key)).buffer(true).parse(binaryParser);
       assert.equal(png.status, 200);
       assert.equal(png.headers['content-type'], 'image/png');
       // 4 prompt rows; 2 seeds without, a gap, 2 seeds with; 16 px tiles with 1 px padding, enlarged 6×.
