@@ -248,6 +248,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/fine-tunes/{id}/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download the validation preview of a succeeded fine-tune (PNG)
+         * @description One row per preview prompt (`preview.prompts` of the fine-tune); the left half is the base model, the right half the adapter at its recommended scale, one image per seed in each half. 404 while the job has not succeeded or when the preview could not be generated.
+         */
+        get: operations["getFineTunePreview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/fine-tunes/{id}/webhook-deliveries": {
         parameters: {
             query?: never;
@@ -478,6 +498,11 @@ export interface components {
             name: string;
             /** @example 8 */
             rank: number | null;
+            /**
+             * @description Scale to apply the adapter at (`adapters[].scale` of a generation); the fine-tune preview uses it. Imports: the file’s `recommended_scale` metadata, else 1.
+             * @example 1
+             */
+            recommendedScale: number;
             /** @example 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 */
             sha256: string;
             /**
@@ -485,6 +510,11 @@ export interface components {
              * @enum {string}
              */
             source: "import" | "fine-tune";
+            /**
+             * @description Trigger phrase the adapter was trained with: include it in prompts (imports: the file’s `style_phrase` metadata, when present).
+             * @example mood board style
+             */
+            stylePhrase: string | null;
             /**
              * @description Number of tensors in the file.
              * @example 64
@@ -601,6 +631,11 @@ export interface components {
              * @enum {string}
              */
             method: "dro" | "sft";
+            /**
+             * @description Trigger phrase appended to every training caption that lacks it ("a red fox" → "a red fox, acme style"); write it in prompts to call up the style. Lower-cased, trimmed, inner whitespace collapsed. Default: the dataset name followed by "style" ("Mood board" → "mood board style"). The bundled model’s word-level tokenizer reads words it does not know as [UNK]; such a phrase still works as a trigger token sequence.
+             * @example acme style
+             */
+            stylePhrase?: string;
             /**
              * @description Called when the job ends (http or https).
              * @example https://hooks.example.com/saas
@@ -888,6 +923,8 @@ export interface components {
             metrics: {
                 [key: string]: number | null;
             } | null;
+            /** @description Validation preview of a succeeded job: prompts outside the dataset generated without and with the adapter, as one PNG grid (rows: prompts; columns: without | with, one image per seed). Null until the job succeeded. */
+            preview: components["schemas"]["FineTunePreviewDto"] | null;
             progress: components["schemas"]["FineTuneProgressDto"];
             /**
              * Format: date-time
@@ -899,6 +936,11 @@ export interface components {
              * @enum {string}
              */
             status: "queued" | "running" | "succeeded" | "failed" | "canceled";
+            /**
+             * @description Trigger phrase appended to the training captions: write it in prompts to call up the style (null for jobs created before style phrases).
+             * @example mood board style
+             */
+            stylePhrase: string | null;
             /** @example null */
             webhookUrl: string | null;
         };
@@ -980,6 +1022,12 @@ export interface components {
              * @example 300
              */
             steps: number;
+            /**
+             * @description Layers the LoRA adapts: `attention` (the attention projections), `attention+ff` (plus the feed-forward layers) or `all` (plus every convolution: ResNet conv1/conv2/shortcut, proj_in/proj_out, down/up samplers, conv_in/conv_out). The trainer’s default when omitted.
+             * @example attention
+             * @enum {string}
+             */
+            targets?: "attention" | "attention+ff" | "all";
         };
         FineTuneHyperparametersInputDto: {
             /**
@@ -1059,9 +1107,68 @@ export interface components {
              * @example 300
              */
             steps?: number;
+            /**
+             * @description Layers the LoRA adapts: `attention` (the attention projections), `attention+ff` (plus the feed-forward layers) or `all` (plus every convolution: ResNet conv1/conv2/shortcut, proj_in/proj_out, down/up samplers, conv_in/conv_out). The trainer’s default when omitted.
+             * @example attention
+             * @enum {string}
+             */
+            targets?: "attention" | "attention+ff" | "all";
         };
         FineTuneListDto: {
             data: components["schemas"]["FineTuneDto"][];
+        };
+        FineTunePreviewDto: {
+            /** @description Concept accuracy under the base model’s scorer (emoji-base with models/emoji-scorer installed); null without a scorer. */
+            conceptTop5: components["schemas"]["PreviewConceptTop5Dto"] | null;
+            /**
+             * @description Why the preview is unavailable.
+             * @example null
+             */
+            error: string | null;
+            /**
+             * @description Reserved for a brand-fidelity score; null until it is measured.
+             * @example null
+             */
+            fidelity: number | null;
+            /** @example 4 */
+            guidanceScale: number;
+            /**
+             * @description One grid row per prompt (prompts the dataset does not use, with the style phrase).
+             * @example [
+             *       "sun, mood board style",
+             *       "smiling face, mood board style"
+             *     ]
+             */
+            prompts: string[];
+            /**
+             * @description Adapter scale of the right-hand half (the adapter’s recommendedScale).
+             * @example 1
+             */
+            scale: number;
+            /**
+             * @description Seeds: each half of a row has one image per seed.
+             * @example [
+             *       1,
+             *       2
+             *     ]
+             */
+            seeds: number[];
+            /**
+             * @description `unavailable`: generating the preview failed (the adapter is still registered).
+             * @example available
+             * @enum {string}
+             */
+            status: "available" | "unavailable";
+            /**
+             * @description Sampling steps (dpmpp-2m).
+             * @example 20
+             */
+            steps: number;
+            /**
+             * @description The PNG grid, when available.
+             * @example /v1/fine-tunes/0f6c2a1e-7b3d-4c5e-8f9a-1b2c3d4e5f60/preview
+             */
+            url: string | null;
         };
         FineTuneProgressDto: {
             /**
@@ -1187,6 +1294,18 @@ export interface components {
              * @example 3600
              */
             uptimeS: number;
+        };
+        PreviewConceptTop5Dto: {
+            /**
+             * @description The same share with the adapter.
+             * @example 0.625
+             */
+            adapter: number;
+            /**
+             * @description Share of the images without the adapter whose prompted concept is in the scorer’s top 5.
+             * @example 0.75
+             */
+            base: number;
         };
         RejectedFileDto: {
             /** @example only PNG, JPEG and WebP images are accepted */
@@ -2064,6 +2183,46 @@ export interface operations {
                 };
                 content: {
                     "text/event-stream": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    getFineTunePreview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Fine-tune id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The PNG grid */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": string;
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": components["schemas"]["ErrorResponseDto"];
                 };
             };
         };

@@ -1,5 +1,6 @@
 import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
 import { HASH_COLUMN, ID_COLUMN, KEY_COLUMN, NAME_COLUMN, bigintAsNumber } from '../database/column-types';
+import { STYLE_PHRASE_MAX_LENGTH } from '../fine-tunes/style-phrase';
 import { TenantEntity } from '../tenants/tenant.entity';
 
 export type AdapterSource = 'import' | 'fine-tune';
@@ -54,6 +55,14 @@ export class AdapterEntity {
 
   @Column(HASH_COLUMN)
   sha256: string;
+
+  /** The fine-tune's trigger phrase (imports: from the file metadata, when recorded). */
+  @Column({ type: 'varchar', length: STYLE_PHRASE_MAX_LENGTH, nullable: true })
+  stylePhrase: string | null;
+
+  /** The scale to apply the adapter at; the fine-tune preview uses it. */
+  @Column({ type: 'real', default: 1 })
+  recommendedScale: number;
 
   @Column(KEY_COLUMN)
   storageKey: string;

@@ -38,6 +38,20 @@ export class AdapterDto {
   @ApiProperty({ example: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08' })
   sha256: string;
 
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    example: 'mood board style',
+    description: 'Trigger phrase the adapter was trained with: include it in prompts (imports: the file’s `style_phrase` metadata, when present).',
+  })
+  stylePhrase: string | null;
+
+  @ApiProperty({
+    example: 1,
+    description: 'Scale to apply the adapter at (`adapters[].scale` of a generation); the fine-tune preview uses it. Imports: the file’s `recommended_scale` metadata, else 1.',
+  })
+  recommendedScale: number;
+
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, nullable: true, example: { format: 'pt' } })
   metadata: Record<string, string> | null;
 

@@ -21,7 +21,7 @@ export class AdaptersRepository {
     const existing = await this.adapters.findOne({ where: { tenantId, fineTuneId } });
     if (existing) {
       // The row keeps its id (clients may already hold it); the file fields follow the rewritten file.
-      const file = { name: adapter.name, baseModel: adapter.baseModel, format: adapter.format, rank: adapter.rank, alpha: adapter.alpha, tensorCount: adapter.tensorCount, bytes: adapter.bytes, sha256: adapter.sha256, storageKey: adapter.storageKey, metadata: adapter.metadata };
+      const file = { name: adapter.name, baseModel: adapter.baseModel, format: adapter.format, rank: adapter.rank, alpha: adapter.alpha, tensorCount: adapter.tensorCount, bytes: adapter.bytes, sha256: adapter.sha256, storageKey: adapter.storageKey, metadata: adapter.metadata, stylePhrase: adapter.stylePhrase, recommendedScale: adapter.recommendedScale };
       await this.adapters.update({ id: existing.id }, file);
       return { ...existing, ...file };
     }

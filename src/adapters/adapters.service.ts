@@ -2,6 +2,8 @@ import { BadRequestException, Injectable, NotFoundException, StreamableFile } fr
 import { createHash, randomUUID } from 'node:crypto';
 import type { UploadedPart } from '../http/multipart';
 import { QuotasService } from '../limits/quotas.service';
+import { MAX_ADAPTER_SCALE } from '../generations/generations.dto';
+import { normalizeStylePhrase, STYLE_PHRASE_MAX_LENGTH, WITHOUT_CONTROL_CHARACTERS } from '../fine-tunes/style-phrase';
 import { StoragePort } from '../storage/storage.port';
 import { AdapterEntity } from './adapter.entity';
 import { AdapterDto, AdapterListDto, ImportAdapterFieldsDto } from './adapters.dto';
@@ -21,8 +23,23 @@ function toDto(adapter: AdapterEntity): AdapterDto {
     tensorCount: adapter.tensorCount,
     bytes: adapter.bytes,
     sha256: adapter.sha256,
+    stylePhrase: adapter.stylePhrase,
+    recommendedScale: adapter.recommendedScale,
     metadata: adapter.metadata,
     createdAt: adapter.createdAt.toISOString(),
+  };
+}
+
+/**
+ * How to use an imported adapter, as its file records it: `style_phrase` (the format this service
+ * writes) and `recommended_scale` (a number in (0, 2]); otherwise no phrase and scale 1.
+ */
+export function adapterUsageFromMetadata(metadata: Record<string, string> | null | undefined): Pick<AdapterEntity, 'stylePhrase' | 'recommendedScale'> {
+  const phrase = normalizeStylePhrase(metadata?.style_phrase ?? '');
+  const scale = Number(metadata?.recommended_scale);
+  return {
+    stylePhrase: phrase && phrase.length <= STYLE_PHRASE_MAX_LENGTH && WITHOUT_CONTROL_CHARACTERS.test(phrase) ? phrase : null,
+    recommendedScale: Number.isFinite(scale) && scale > 0 && scale <= MAX_ADAPTER_SCALE ? scale : 1,
   };
 }
 
@@ -90,6 +107,7 @@ export class AdaptersService {
         sha256: createHash('sha256').update(file.data).digest('hex'),
         storageKey,
         metadata: header.metadata,
+        ...adapterUsageFromMetadata(header.metadata),
       });
       return toDto(adapter);
     } catch (error) {

@@ -12,9 +12,27 @@ import { AdapterEntity } from '../adapters/adapter.entity';
 import { ID_COLUMN, NAME_COLUMN, NULLABLE_TIME_COLUMN } from '../database/column-types';
 import { DatasetEntity } from '../datasets/dataset.entity';
 import { TenantEntity } from '../tenants/tenant.entity';
+import { STYLE_PHRASE_MAX_LENGTH } from './style-phrase';
 
 export type FineTuneMethod = 'dro' | 'sft';
 export type FineTuneStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
+
+/** What the worker records about a succeeded job's validation preview (the PNG itself is in storage). */
+export interface FineTunePreviewInfo {
+  status: 'available' | 'unavailable';
+  /** Storage key of the PNG grid (available only). */
+  storageKey: string | null;
+  prompts: string[];
+  seeds: number[];
+  scale: number;
+  steps: number;
+  guidanceScale: number;
+  /** Share of images whose prompted concept is in the scorer's top 5, without and with the adapter. */
+  conceptTop5: { base: number; adapter: number } | null;
+  /** Reserved for a brand-fidelity score. */
+  fidelity: number | null;
+  error: string | null;
+}
 
 /** A training job: a dataset becomes a LoRA adapter (Diffusion-DRO or plain SFT). */
 @Entity('fine_tunes')
@@ -56,6 +74,14 @@ export class FineTuneEntity {
 
   @Column({ type: 'simple-json' })
   hyperparameters: Record<string, unknown>;
+
+  /** Trigger phrase appended to the training captions (null: a job from before style phrases). */
+  @Column({ type: 'varchar', length: STYLE_PHRASE_MAX_LENGTH, nullable: true })
+  stylePhrase: string | null;
+
+  /** The validation preview, written with the job's success. */
+  @Column({ type: 'simple-json', nullable: true })
+  preview: FineTunePreviewInfo | null;
 
   /** Latest training metrics (loss, win rate, ...), written by the worker. */
   @Column({ type: 'simple-json', nullable: true })

@@ -18,8 +18,11 @@ import { ClaimedFineTune, FineTuneQueue } from '../queue/fine-tune-queue.port';
 import { StoragePort } from '../storage/storage.port';
 import { WebhookEvent } from '../webhooks/webhook-delivery.entity';
 import { WebhookEventsService } from '../webhooks/webhook-events.service';
-import { FineTuneEntity } from './fine-tune.entity';
+import { MAX_ADAPTER_SCALE } from '../generations/generations.dto';
+import { FineTuneEntity, FineTunePreviewInfo } from './fine-tune.entity';
+import { PREVIEW_SAMPLING, renderPreview } from './fine-tune-preview';
 import { FineTunesRepository } from './fine-tunes.repository';
+import { withStylePhrase } from './style-phrase';
 
 export type FineTuneJobOutcome = 'succeeded' | 'failed' | 'canceled' | 'requeued' | 'lost';
 
@@ -44,6 +47,21 @@ export function loraModuleShapes(model: DiffusionModel): Map<string, ModuleShape
 /** Every run of a job writes its adapter here, so a re-run replaces rather than adds a file. */
 function adapterStorageKey(job: Pick<FineTuneEntity, 'id' | 'tenantId'>): string {
   return `tenants/${job.tenantId}/adapters/ft-${job.id}.safetensors`;
+}
+
+/** The job's preview grid, likewise one per job. */
+function previewStorageKey(job: Pick<FineTuneEntity, 'id' | 'tenantId'>): string {
+  return `tenants/${job.tenantId}/fine-tunes/${job.id}/preview.png`;
+}
+
+/**
+ * The scale the adapter should be applied at: the trainer's recommendation when it makes one, else a
+ * `recommendedScale` hyperparameter, else 1.
+ */
+function recommendedScaleOf(job: FineTuneEntity, result: FineTuneResult): number {
+  const candidates = [(result as FineTuneResult & { recommendedScale?: unknown }).recommendedScale, job.hyperparameters.recommendedScale];
+  const found = candidates.find((v): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0 && v <= MAX_ADAPTER_SCALE);
+  return found ?? 1;
 }
 
 function finiteOrNull(value: number): number | null {
@@ -130,9 +148,11 @@ export class FineTuneJobProcessor {
       // A cancel request wins even over a run that just finished; a shutdown only interrupts an unfinished one.
       if (reason === 'cancel') return await this.endInterrupted(job, workerId, 'cancel', result.steps);
       if (result.canceled) return await this.endInterrupted(job, workerId, 'stop', result.steps);
-      const adapterId = await this.registerAdapter(job, result);
+      const recommendedScale = recommendedScaleOf(job, result);
+      const adapterId = await this.registerAdapter(job, result, recommendedScale);
+      const preview = await this.storePreview(job, result, recommendedScale);
       const metrics = { ...progress.latest(), resumedFromStep, finalLoss: finiteOrNull(result.metrics.finalLoss), meanLossLast10: finiteOrNull(result.metrics.meanLossLast10), seconds: result.seconds };
-      if (!(await this.fineTunes.markSucceeded(job.id, workerId, adapterId, result.steps, metrics))) return 'lost';
+      if (!(await this.fineTunes.markSucceeded(job.id, workerId, adapterId, result.steps, metrics, preview))) return 'lost';
       this.logger.log(`Fine-tune ${job.id} succeeded in ${result.seconds.toFixed(1)} s: adapter ${adapterId}`);
       await this.notify(job.id, 'fine_tune.succeeded');
       return 'succeeded';
@@ -178,6 +198,7 @@ export class FineTuneJobProcessor {
       model,
       demonstrations,
       method: job.method,
+      // As validated and stored by the API, `targets` (which layers the LoRA adapts) included when given.
       hyperparameters: job.hyperparameters,
       initAdapter: init?.adapter,
       initOptimizerState: init?.optimizerState,
@@ -212,7 +233,7 @@ export class FineTuneJobProcessor {
     const demonstrations: Demonstration[] = [];
     for (const image of images) {
       const file = await this.storage.get(image.trainingKey);
-      demonstrations.push({ image: await decodeImageToChw(file, size), caption: image.caption });
+      demonstrations.push({ image: await decodeImageToChw(file, size), caption: withStylePhrase(image.caption, job.stylePhrase) });
     }
     return demonstrations;
   }
@@ -254,14 +275,55 @@ export class FineTuneJobProcessor {
     const names = await readdir(dir).catch(() => [] as string[]);
     for (const name of names) if (/\.tmp-\d+-[0-9a-f]+$/.test(name)) await rm(join(dir, name), { force: true });
     await this.storage.discardPartialWrites(adapterStorageKey(job));
+    await this.storage.discardPartialWrites(previewStorageKey(job));
+  }
+
+  /**
+   * Renders and stores the validation preview. Never fails the job: a generation or storage error is
+   * logged and recorded as an unavailable preview, and the adapter stays registered.
+   */
+  private async storePreview(job: FineTuneEntity, result: FineTuneResult, scale: number): Promise<FineTunePreviewInfo> {
+    const started = Date.now();
+    const unavailable = (error: unknown): FineTunePreviewInfo => {
+      const message = (error as Error)?.message ?? String(error);
+      this.logger.warn(`Fine-tune ${job.id}: preview unavailable: ${message}`);
+      return { status: 'unavailable', storageKey: null, prompts: [], seeds: [], scale, ...PREVIEW_SAMPLING, conceptTop5: null, fidelity: null, error: message.slice(0, 500) };
+    };
+    try {
+      const images = job.datasetId ? await this.datasets.listImages(job.tenantId, job.datasetId) : [];
+      const { png, info } = await renderPreview({
+        model: await this.loadModel(job.baseModel),
+        baseModel: job.baseModel,
+        adapter: result.adapter,
+        scale,
+        stylePhrase: job.stylePhrase,
+        datasetCaptions: images.map((image) => image.caption ?? ''),
+        modelsDir: this.config.modelsDir,
+        intraOpThreads: this.config.worker.threads,
+        onScorerError: (error) => this.logger.warn(`Fine-tune ${job.id}: preview not scored: ${error.message}`),
+      });
+      const storageKey = previewStorageKey(job);
+      await this.storage.put(storageKey, png);
+      this.logger.log(`Fine-tune ${job.id}: preview stored in ${Date.now() - started} ms`);
+      return { status: 'available', storageKey, ...info, error: null };
+    } catch (error) {
+      return unavailable(error);
+    }
   }
 
   /** Writes the adapter file (same key on every run of the job) and registers it once. */
-  private async registerAdapter(job: FineTuneEntity, result: FineTuneResult): Promise<string> {
+  private async registerAdapter(job: FineTuneEntity, result: FineTuneResult, recommendedScale: number): Promise<string> {
     const dataset = job.datasetId ? await this.datasets.findForTenant(job.tenantId, job.datasetId) : null;
     const name = `${dataset?.name ?? 'dataset'} (${job.method} ${job.id.slice(0, 8)})`.slice(0, 200);
     const adapter = result.adapter;
-    adapter.metadata = { ...adapter.metadata, base_model: job.baseModel, fine_tune_id: job.id, name };
+    adapter.metadata = {
+      ...adapter.metadata,
+      base_model: job.baseModel,
+      fine_tune_id: job.id,
+      name,
+      recommended_scale: String(recommendedScale),
+      ...(job.stylePhrase ? { style_phrase: job.stylePhrase } : {}),
+    };
     const bytes = serializeLoraAdapter(adapter);
     const storageKey = adapterStorageKey(job);
     await this.storage.put(storageKey, bytes);
@@ -282,6 +344,8 @@ export class FineTuneJobProcessor {
       sha256: createHash('sha256').update(bytes).digest('hex'),
       storageKey,
       metadata: header.metadata,
+      stylePhrase: job.stylePhrase,
+      recommendedScale,
     });
     return row.id;
   }

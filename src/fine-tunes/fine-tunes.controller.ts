@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Post, Query, Res, StreamableFile } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiConflictResponse,
@@ -59,6 +59,21 @@ export class FineTunesController {
   @ApiNotFoundResponse({ type: ErrorResponseDto })
   getFineTune(@CurrentTenant() tenant: TenantContext, @IdParam() id: string): Promise<FineTuneDto> {
     return this.fineTunes.getFineTune(tenant.tenantId, id);
+  }
+
+  @Get(':id/preview')
+  @ApiIdParam('Fine-tune id')
+  @ApiOperation({
+    summary: 'Download the validation preview of a succeeded fine-tune (PNG)',
+    description:
+      'One row per preview prompt (`preview.prompts` of the fine-tune); the left half is the base model, the right half the adapter at its ' +
+      'recommended scale, one image per seed in each half. 404 while the job has not succeeded or when the preview could not be generated.',
+  })
+  @ApiProduces('image/png')
+  @ApiOkResponse({ schema: { type: 'string', format: 'binary' }, description: 'The PNG grid' })
+  @ApiNotFoundResponse({ type: ErrorResponseDto })
+  getFineTunePreview(@CurrentTenant() tenant: TenantContext, @IdParam() id: string): Promise<StreamableFile> {
+    return this.fineTunes.openPreview(tenant.tenantId, id);
   }
 
   @Get(':id/events')

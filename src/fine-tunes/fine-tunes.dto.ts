@@ -1,11 +1,15 @@
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, IsUrl, IsUUID, Matches, Max, MaxLength, ValidateNested } from 'class-validator';
+import { Transform, Type } from 'class-transformer';
+import { IsIn, IsInt, IsNotEmpty, IsNumber, IsObject, IsOptional, IsString, IsUrl, IsUUID, Matches, Max, MaxLength, ValidateNested } from 'class-validator';
 import { DEFAULT_FINE_TUNE_HYPERPARAMETERS as D } from '../engine/dro/fine-tune.trainer';
 import type { FineTuneMethod, FineTuneStatus } from './fine-tune.entity';
+import { normalizeStylePhrase, STYLE_PHRASE_MAX_LENGTH, WITHOUT_CONTROL_CHARACTERS } from './style-phrase';
 
 export const FINE_TUNE_METHODS: FineTuneMethod[] = ['dro', 'sft'];
 export const FINE_TUNE_STATUSES: FineTuneStatus[] = ['queued', 'running', 'succeeded', 'failed', 'canceled'];
+/** Layers a LoRA adapts: attention projections, plus feed-forward layers, or every linear and convolution layer. */
+export const FINE_TUNE_TARGETS = ['attention', 'attention+ff', 'all'] as const;
+export type FineTuneTargets = (typeof FINE_TUNE_TARGETS)[number];
 
 const finite = { allowNaN: false, allowInfinity: false } as const;
 
@@ -90,6 +94,17 @@ export class FineTuneHyperparametersDto {
   @IsInt()
   @Max(2147483647)
   seed: number;
+
+  @ApiPropertyOptional({
+    enum: FINE_TUNE_TARGETS,
+    example: 'attention',
+    description:
+      'Layers the LoRA adapts: `attention` (the attention projections), `attention+ff` (plus the feed-forward layers) or `all` ' +
+      '(plus every convolution: ResNet conv1/conv2/shortcut, proj_in/proj_out, down/up samplers, conv_in/conv_out). The trainer’s default when omitted.',
+  })
+  @IsOptional()
+  @IsIn(FINE_TUNE_TARGETS, { message: `targets must be one of: ${FINE_TUNE_TARGETS.join(', ')}` })
+  targets?: FineTuneTargets;
 }
 
 /** Any subset of the hyperparameters; the rest take the defaults shown in FineTuneHyperparametersDto. */
@@ -118,6 +133,24 @@ export class CreateFineTuneDto {
   @Type(() => FineTuneHyperparametersInputDto)
   hyperparameters?: FineTuneHyperparametersInputDto;
 
+  @ApiPropertyOptional({
+    example: 'acme style',
+    maxLength: STYLE_PHRASE_MAX_LENGTH,
+    description:
+      'Trigger phrase appended to every training caption that lacks it ("a red fox" → "a red fox, acme style"); write it in prompts ' +
+      'to call up the style. Lower-cased, trimmed, inner whitespace collapsed. Default: the dataset name followed by "style" ' +
+      '("Mood board" → "mood board style"). The bundled model’s word-level tokenizer reads words it does not know as [UNK]; ' +
+      'such a phrase still works as a trigger token sequence.',
+  })
+  @IsOptional()
+  @IsString({ message: 'stylePhrase must be a string' })
+  @Matches(WITHOUT_CONTROL_CHARACTERS, { message: 'stylePhrase must not contain control characters (tabs, newlines, ...)' })
+  // Normalised only when valid, so a tab or newline is reported rather than collapsed into a space.
+  @Transform(({ value }) => (typeof value === 'string' && WITHOUT_CONTROL_CHARACTERS.test(value) ? normalizeStylePhrase(value) : value))
+  @IsNotEmpty({ message: 'stylePhrase must not be empty' })
+  @MaxLength(STYLE_PHRASE_MAX_LENGTH, { message: `stylePhrase must be at most ${STYLE_PHRASE_MAX_LENGTH} characters` })
+  stylePhrase?: string;
+
   @ApiPropertyOptional({ example: 'https://hooks.example.com/saas', maxLength: 2048, description: 'Called when the job ends (http or https).' })
   @IsOptional()
   @IsString()
@@ -143,6 +176,50 @@ export class FineTuneProgressDto {
   totalSteps: number;
 }
 
+export class PreviewConceptTop5Dto {
+  @ApiProperty({ example: 0.75, description: 'Share of the images without the adapter whose prompted concept is in the scorer’s top 5.' })
+  base: number;
+
+  @ApiProperty({ example: 0.625, description: 'The same share with the adapter.' })
+  adapter: number;
+}
+
+export class FineTunePreviewDto {
+  @ApiProperty({ enum: ['available', 'unavailable'], example: 'available', description: '`unavailable`: generating the preview failed (the adapter is still registered).' })
+  status: 'available' | 'unavailable';
+
+  @ApiProperty({ nullable: true, type: String, example: '/v1/fine-tunes/0f6c2a1e-7b3d-4c5e-8f9a-1b2c3d4e5f60/preview', description: 'The PNG grid, when available.' })
+  url: string | null;
+
+  @ApiProperty({ type: [String], example: ['sun, mood board style', 'smiling face, mood board style'], description: 'One grid row per prompt (prompts the dataset does not use, with the style phrase).' })
+  prompts: string[];
+
+  @ApiProperty({ type: 'integer', isArray: true, example: [1, 2], description: 'Seeds: each half of a row has one image per seed.' })
+  seeds: number[];
+
+  @ApiProperty({ example: 1, description: 'Adapter scale of the right-hand half (the adapter’s recommendedScale).' })
+  scale: number;
+
+  @ApiProperty({ example: 20, description: 'Sampling steps (dpmpp-2m).' })
+  steps: number;
+
+  @ApiProperty({ example: 4 })
+  guidanceScale: number;
+
+  @ApiProperty({
+    type: PreviewConceptTop5Dto,
+    nullable: true,
+    description: 'Concept accuracy under the base model’s scorer (emoji-base with models/emoji-scorer installed); null without a scorer.',
+  })
+  conceptTop5: PreviewConceptTop5Dto | null;
+
+  @ApiProperty({ nullable: true, type: Number, example: null, description: 'Reserved for a brand-fidelity score; null until it is measured.' })
+  fidelity: number | null;
+
+  @ApiProperty({ nullable: true, type: String, example: null, description: 'Why the preview is unavailable.' })
+  error: string | null;
+}
+
 export class FineTuneDto {
   @ApiProperty({ format: 'uuid', example: '0f6c2a1e-7b3d-4c5e-8f9a-1b2c3d4e5f60' })
   id: string;
@@ -162,6 +239,14 @@ export class FineTuneDto {
   @ApiProperty({ format: 'uuid', nullable: true, type: String, example: null, description: 'The adapter this round continued from.' })
   initAdapterId: string | null;
 
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    example: 'mood board style',
+    description: 'Trigger phrase appended to the training captions: write it in prompts to call up the style (null for jobs created before style phrases).',
+  })
+  stylePhrase: string | null;
+
   @ApiProperty({ type: FineTuneHyperparametersDto, description: 'Every hyperparameter the job uses (defaults filled in).' })
   hyperparameters: FineTuneHyperparametersDto;
 
@@ -179,6 +264,15 @@ export class FineTuneDto {
 
   @ApiProperty({ format: 'uuid', nullable: true, type: String, example: null, description: 'The trained adapter, once succeeded.' })
   adapterId: string | null;
+
+  @ApiProperty({
+    type: FineTunePreviewDto,
+    nullable: true,
+    description:
+      'Validation preview of a succeeded job: prompts outside the dataset generated without and with the adapter, as one PNG grid ' +
+      '(rows: prompts; columns: without | with, one image per seed). Null until the job succeeded.',
+  })
+  preview: FineTunePreviewDto | null;
 
   @ApiProperty({ nullable: true, type: String, example: null, description: 'Why the job failed.' })
   error: string | null;

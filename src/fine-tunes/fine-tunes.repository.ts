@@ -2,11 +2,11 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { FineTuneEntity } from './fine-tune.entity';
+import { FineTuneEntity, FineTunePreviewInfo } from './fine-tune.entity';
 
 export type NewFineTune = Pick<
   FineTuneEntity,
-  'id' | 'tenantId' | 'datasetId' | 'baseModel' | 'method' | 'hyperparameters' | 'totalSteps' | 'webhookUrl' | 'initAdapterId'
+  'id' | 'tenantId' | 'datasetId' | 'baseModel' | 'method' | 'hyperparameters' | 'totalSteps' | 'webhookUrl' | 'initAdapterId' | 'stylePhrase'
 >;
 
 /**
@@ -21,7 +21,7 @@ export class FineTunesRepository {
   createQueued(job: NewFineTune): Promise<FineTuneEntity> {
     const now = new Date();
     return this.fineTunes.save(
-      this.fineTunes.create({ ...job, status: 'queued', step: 0, metrics: null, error: null, cancelRequested: false, adapterId: null, workerId: null, leaseUntil: null, attempts: 0, createdAt: now, updatedAt: now, startedAt: null, finishedAt: null }),
+      this.fineTunes.create({ ...job, status: 'queued', step: 0, metrics: null, preview: null, error: null, cancelRequested: false, adapterId: null, workerId: null, leaseUntil: null, attempts: 0, createdAt: now, updatedAt: now, startedAt: null, finishedAt: null }),
     );
   }
 
@@ -83,8 +83,8 @@ export class FineTunesRepository {
     return this.updateHeld(id, workerId, { step, totalSteps, metrics: metrics as QueryDeepPartialEntity<Record<string, unknown>> });
   }
 
-  markSucceeded(id: string, workerId: string, adapterId: string, step: number, metrics: Record<string, unknown>): Promise<boolean> {
-    return this.updateHeld(id, workerId, { status: 'succeeded', adapterId, step, metrics: metrics as QueryDeepPartialEntity<Record<string, unknown>>, error: null, finishedAt: new Date(), workerId: null, leaseUntil: null });
+  markSucceeded(id: string, workerId: string, adapterId: string, step: number, metrics: Record<string, unknown>, preview: FineTunePreviewInfo | null): Promise<boolean> {
+    return this.updateHeld(id, workerId, { status: 'succeeded', adapterId, step, metrics: metrics as QueryDeepPartialEntity<Record<string, unknown>>, preview: preview as QueryDeepPartialEntity<FineTunePreviewInfo> | null, error: null, finishedAt: new Date(), workerId: null, leaseUntil: null });
   }
 
   markCanceled(id: string, workerId: string, step: number): Promise<boolean> {

@@ -1,4 +1,4 @@
-import { BadRequestException, ConflictException, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
+import { BadRequestException, ConflictException, Injectable, NotFoundException, ServiceUnavailableException, StreamableFile } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { AdaptersRepository } from '../adapters/adapters.repository';
 import { DatasetsRepository } from '../datasets/datasets.repository';
@@ -8,11 +8,13 @@ import { DEFAULT_LIST_LIMIT } from '../http/list-query.dto';
 import { DEFAULT_BASE_MODEL, ModelsService } from '../models/models.service';
 import { QuotasService } from '../limits/quotas.service';
 import { FineTuneQueue } from '../queue/fine-tune-queue.port';
+import { StoragePort } from '../storage/storage.port';
 import { WebhookEventsService } from '../webhooks/webhook-events.service';
 import { FineTuneEntity } from './fine-tune.entity';
 import { CreateFineTuneDto, FineTuneDto, FineTuneHyperparametersDto, FineTuneListDto } from './fine-tunes.dto';
 import { FineTunesRepository } from './fine-tunes.repository';
 import { toFineTuneDto } from './fine-tune.mapper';
+import { defaultStylePhrase } from './style-phrase';
 
 export { toFineTuneDto };
 
@@ -28,6 +30,7 @@ export class FineTunesService {
     private readonly queue: FineTuneQueue,
     private readonly quotas: QuotasService,
     private readonly webhooks: WebhookEventsService,
+    private readonly storage: StoragePort,
   ) {}
 
   /** Validates everything a worker would trip over later, then queues the job. */
@@ -61,6 +64,7 @@ export class FineTunesService {
       totalSteps: hyperparameters.steps,
       webhookUrl: body.webhookUrl ?? null,
       initAdapterId: body.initAdapterId ?? null,
+      stylePhrase: body.stylePhrase ?? defaultStylePhrase(dataset.name),
     });
     await this.queue.enqueue(job.id);
     return toFineTuneDto(job);
@@ -72,6 +76,15 @@ export class FineTunesService {
 
   async getFineTune(tenantId: string, id: string): Promise<FineTuneDto> {
     return toFineTuneDto(await this.requireFineTune(tenantId, id));
+  }
+
+  /** The preview grid PNG of a succeeded job; 404 until one is available. */
+  async openPreview(tenantId: string, id: string): Promise<StreamableFile> {
+    const job = await this.requireFineTune(tenantId, id);
+    const key = job.preview?.status === 'available' ? job.preview.storageKey : null;
+    if (!key) throw new NotFoundException(`Fine-tune ${id} has no preview${job.status === 'succeeded' ? '' : ' yet: it is ' + job.status}`);
+    const { stream, bytes } = await this.storage.stream(key);
+    return new StreamableFile(stream, { type: 'image/png', length: bytes, disposition: `inline; filename="fine-tune-${id}-preview.png"` });
   }
 
   /** Queued jobs end at once; running ones are flagged and their worker stops at the next step. */

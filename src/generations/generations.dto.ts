@@ -20,6 +20,8 @@ import type { SamplerName } from '../engine/pipeline/text-to-image.pipeline';
 
 export const SCHEDULERS: SamplerName[] = ['dpmpp-2m', 'ddim', 'ddpm'];
 export const MAX_SEED = 2 ** 31 - 1;
+/** Largest adapter strength a generation accepts (and the most an adapter may recommend). */
+export const MAX_ADAPTER_SCALE = 2;
 const finite = { allowNaN: false, allowInfinity: false } as const;
 const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 
@@ -28,11 +30,11 @@ export class GenerationAdapterDto {
   @IsUUID('all', { message: 'id must be a UUID' })
   id: string;
 
-  @ApiPropertyOptional({ minimum: -2, maximum: 2, default: 1, example: 0.8, description: 'Strength; 0 is the base model, negative pushes away from the style.' })
+  @ApiPropertyOptional({ minimum: -MAX_ADAPTER_SCALE, maximum: MAX_ADAPTER_SCALE, default: 1, example: 0.8, description: 'Strength; 0 is the base model, negative pushes away from the style.' })
   @IsOptional()
   @IsNumber(finite)
-  @Min(-2)
-  @Max(2)
+  @Min(-MAX_ADAPTER_SCALE)
+  @Max(MAX_ADAPTER_SCALE)
   scale?: number;
 }
 

@@ -3,12 +3,7 @@ import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { bearer, createTenant, startTestApp, TestApp } from '../support/test-app';
 import { buildSafetensors, peftLora } from '../support/safetensors';
-
-function binaryParser(res: any, callback: (error: Error | null, body: Buffer) => void): void {
-  const chunks: Buffer[] = [];
-  res.on('data', (chunk: Buffer) => chunks.push(chunk));
-  res.on('end', () => callback(null, Buffer.concat(chunks)));
-}
+import { binaryParser } from '../support/binary-parser';
 
 describe('adapters', () => {
   let t: TestApp;
@@ -40,6 +35,7 @@ describe('adapters', () => {
     assert.equal(created.body.bytes, file.length);
     assert.equal(created.body.baseModel, 'emoji-base');
     assert.equal(created.body.sha256, createHash('sha256').update(file).digest('hex'));
+    assert.deepEqual([created.body.recommendedScale, created.body.stylePhrase], [1, null], 'nothing recorded: scale 1, no phrase');
     const id = created.body.id;
 
     const list = await t.http().get('/v1/adapters').set(...bearer(key));
@@ -55,6 +51,15 @@ describe('adapters', () => {
     assert.equal((await t.http().delete(`/v1/adapters/${id}`).set(...bearer(key))).status, 204);
     assert.equal((await t.http().get(`/v1/adapters/${id}`).set(...bearer(key))).status, 404);
     assert.equal((await t.http().get(`/v1/adapters/${id}/weights`).set(...bearer(key))).status, 404);
+  });
+
+  it('takes the recommended scale and style phrase of an import from its metadata', async () => {
+    const file = peftLora(2, { recommended_scale: '0.75', style_phrase: 'Acme  Style' });
+    const created = await t.http().post('/v1/adapters').set(...bearer(key)).field('name', 'with-usage').attach('file', file, 'u.safetensors');
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.deepEqual([created.body.recommendedScale, created.body.stylePhrase], [0.75, 'acme style']);
+    assert.deepEqual((await t.http().get(`/v1/adapters/${created.body.id}`).set(...bearer(key))).body, created.body);
+    await t.http().delete(`/v1/adapters/${created.body.id}`).set(...bearer(key));
   });
 
   it('keeps adapters private to their tenant', async () => {

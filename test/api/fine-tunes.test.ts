@@ -7,10 +7,13 @@ import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
 import { DEFAULT_FINE_TUNE_HYPERPARAMETERS } from '../../src/engine/dro/fine-tune.trainer';
 import { fineTuneCheckpointDir } from '../../src/fine-tunes/fine-tune.job';
+import { binaryParser } from '../support/binary-parser';
 import { png } from '../support/images';
 import { startInProcessWorker } from '../support/in-process-worker';
 import { readSse, waitFor } from '../support/sse';
-import { tinyLora, writeTinyModel } from '../support/tiny-model';
+import sharp from 'sharp';
+import { StoragePort } from '../../src/storage/storage.port';
+import { tinyLora, writeTinyModel, writeTinyScorer } from '../support/tiny-model';
 import { sql } from '../support/test-database';
 import { bearer, createTenant, startTestApp, TestApp } from '../support/test-app';
 
@@ -41,6 +44,7 @@ describe('fine-tunes', () => {
   before(async () => {
     modelsDir = mkdtempSync(join(tmpdir(), 'saas-ft-models-'));
     await writeTinyModel(modelsDir);
+    await writeTinyScorer(modelsDir);
     t = await startTestApp({ modelsDir, worker: { checkpointEvery: 2, leaseMs: 30_000 } });
     key = (await createTenant(t, 'A')).apiKey;
     otherKey = (await createTenant(t, 'B')).apiKey;
@@ -73,6 +77,14 @@ describe('fine-tunes', () => {
       [{ datasetId, method: 'dro', baseModel: 'missing-model' }, /baseModel "missing-model" is not installed/],
       [{ datasetId, method: 'dro', initAdapterId: 'abc' }, /initAdapterId must be a UUID/],
       [{ datasetId: smallDatasetId, method: 'dro' }, /datasetId: the dataset has 2 usable image\(s\); a fine-tune needs at least 4/],
+      [{ datasetId, method: 'dro', hyperparameters: { targets: 'convs' } }, /hyperparameters\.targets must be one of: attention, attention\+ff, all/],
+      [{ datasetId, method: 'dro', hyperparameters: { targets: 1 } }, /hyperparameters\.targets must be one of/],
+      [{ datasetId, method: 'dro', stylePhrase: '' }, /stylePhrase must not be empty/],
+      [{ datasetId, method: 'dro', stylePhrase: '   ' }, /stylePhrase must not be empty/],
+      [{ datasetId, method: 'dro', stylePhrase: 'acme\nstyle' }, /stylePhrase must not contain control characters/],
+      [{ datasetId, method: 'dro', stylePhrase: 'acme\u0007style' }, /stylePhrase must not contain control characters/],
+      [{ datasetId, method: 'dro', stylePhrase: 'x'.repeat(101) }, /stylePhrase must be at most 100 characters/],
+      [{ datasetId, method: 'dro', stylePhrase: 42 }, /stylePhrase must be a string/],
     ];
     for (const [body, message] of cases) {
       const res = await create(key, body);
@@ -97,9 +109,14 @@ describe('fine-tunes', () => {
     assert.deepEqual([res.body.method, res.body.baseModel, res.body.datasetId, res.body.adapterId, res.body.webhookUrl], ['sft', 'emoji-base', datasetId, null, 'https://hooks.example.com/done']);
     const id = res.body.id;
 
+    assert.equal(res.body.stylePhrase, 'mood board style', 'the default phrase comes from the dataset name');
+    assert.equal(res.body.preview, null);
     assert.deepEqual(await get(id), res.body);
     assert.ok((await t.http().get('/v1/fine-tunes').set(...bearer(key))).body.data.some((j: { id: string }) => j.id === id));
-    for (const [method, path] of [['get', `/v1/fine-tunes/${id}`], ['get', `/v1/fine-tunes/${id}/events`], ['post', `/v1/fine-tunes/${id}/cancel`], ['get', `/v1/fine-tunes/${randomUUID()}`]] as const) {
+    const notYet = await t.http().get(`/v1/fine-tunes/${id}/preview`).set(...bearer(key));
+    assert.equal(notYet.status, 404);
+    assert.match(notYet.body.message, /has no preview yet: it is queued/);
+    for (const [method, path] of [['get', `/v1/fine-tunes/${id}`], ['get', `/v1/fine-tunes/${id}/events`], ['get', `/v1/fine-tunes/${id}/preview`], ['post', `/v1/fine-tunes/${id}/cancel`], ['get', `/v1/fine-tunes/${randomUUID()}`]] as const) {
       const other = await t.http()[method](path).set(...bearer(otherKey));
       assert.equal(other.status, 404, `${method} ${path}`);
       assert.equal(other.body.statusCode, 404);
@@ -119,6 +136,17 @@ describe('fine-tunes', () => {
     // The dataset of a waiting job cannot be deleted from under it.
     assert.equal((await t.http().delete(`/v1/datasets/${datasetId}`).set(...bearer(key))).status, 409);
     await t.http().post(`/v1/fine-tunes/${id}/cancel`).set(...bearer(key));
+  });
+
+  it('takes a style phrase, normalised, and a targets hyperparameter it hands to the trainer as given', async () => {
+    const res = await create(key, { datasetId, method: 'dro', stylePhrase: '  Acme   Style ', hyperparameters: { targets: 'attention+ff' } });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.equal(res.body.stylePhrase, 'acme style');
+    assert.equal(res.body.hyperparameters.targets, 'attention+ff');
+    assert.deepEqual(await get(res.body.id), res.body);
+    const plain = await create(key, { datasetId, method: 'dro' });
+    assert.equal(plain.body.hyperparameters.targets, (DEFAULT_FINE_TUNE_HYPERPARAMETERS as { targets?: string }).targets, 'no default chosen by the API: the trainer’s applies');
+    for (const job of [res.body, plain.body]) await t.http().post(`/v1/fine-tunes/${job.id}/cancel`).set(...bearer(key));
   });
 
   it('cancels a queued job at once; its event stream reports the end and closes', async () => {
@@ -180,6 +208,24 @@ describe('fine-tunes', () => {
       assert.deepEqual([adapter.source, adapter.fineTuneId, adapter.baseModel, adapter.rank, adapter.format], ['fine-tune', jobId, 'emoji-base', 8, 'peft']);
       assert.match(adapter.name, /^Mood board \(dro /);
       assert.equal(adapter.metadata.fine_tune_id, jobId);
+      assert.deepEqual([adapter.stylePhrase, adapter.recommendedScale], ['mood board style', 1]);
+      assert.deepEqual([adapter.metadata.style_phrase, adapter.metadata.recommended_scale], ['mood board style', '1']);
+
+      // The validation preview: prompts the dataset does not use, with the phrase, without | with the adapter.
+      assert.equal(job.stylePhrase, 'mood board style');
+      const { preview } = job;
+      assert.deepEqual([preview.status, preview.url, preview.error, preview.fidelity], ['available', `/v1/fine-tunes/${jobId}/preview`, null, null]);
+      assert.deepEqual(preview.prompts, ['sun, mood board style', 'smiling face, mood board style', 'pizza, mood board style', 'tree, mood board style']);
+      assert.deepEqual([preview.seeds, preview.scale, preview.steps, preview.guidanceScale], [[1, 2], 1, 20, 4]);
+      for (const side of ['base', 'adapter']) assert.ok(preview.conceptTop5[side] >= 0 && preview.conceptTop5[side] <= 1, `conceptTop5.${side}: ${preview.conceptTop5[side]}`);
+      const png = await t.http().get(preview.url).set(...bearer(key)).buffer(true).parse(binaryParser);
+      assert.equal(png.status, 200);
+      assert.equal(png.headers['content-type'], 'image/png');
+      // 4 prompt rows; 2 seeds without, a gap, 2 seeds with; 16 px tiles with 1 px padding, enlarged 6×.
+      const meta = await sharp(png.body as Buffer).metadata();
+      assert.deepEqual([meta.format, meta.width, meta.height], ['png', (5 * 16 + 6) * 6, (4 * 16 + 5) * 6]);
+      const theirs = await t.http().get(preview.url).set(...bearer(otherKey));
+      assert.deepEqual([theirs.status, theirs.body.statusCode], [404, 404]);
 
       // After the end, a new stream replays the final state and closes.
       const replay = await readSse(`${t.baseUrl}/v1/fine-tunes/${jobId}/events`, key, { timeoutMs: 5000 });
@@ -255,6 +301,29 @@ describe('fine-tunes', () => {
         await waitFor(async () => ((await get(job.id)).status === 'canceled' ? true : undefined), 'cancel');
       } finally {
         await second.close();
+      }
+    });
+
+    it('still succeeds and registers the adapter when the preview cannot be made', async () => {
+      const worker = await startInProcessWorker(t.config);
+      const storage = worker.context.get(StoragePort);
+      const put = storage.put.bind(storage);
+      storage.put = async (storageKey, data) => {
+        if (storageKey.endsWith('/preview.png')) throw new Error('disk full');
+        return put(storageKey, data);
+      };
+      try {
+        const { body: job } = await create(key, { datasetId, method: 'sft', stylePhrase: 'acme style', hyperparameters: { steps: 2, batchSize: 1 } });
+        assert.deepEqual(await worker.worker.runOnce(), { jobId: job.id, outcome: 'succeeded' });
+        const done = await get(job.id);
+        assert.deepEqual([done.preview.status, done.preview.url, done.preview.error], ['unavailable', null, 'disk full']);
+        const adapter = (await t.http().get(`/v1/adapters/${done.adapterId}`).set(...bearer(key))).body;
+        assert.deepEqual([adapter.fineTuneId, adapter.stylePhrase, adapter.recommendedScale], [job.id, 'acme style', 1]);
+        const missing = await t.http().get(`/v1/fine-tunes/${job.id}/preview`).set(...bearer(key));
+        assert.equal(missing.status, 404);
+        assert.match(missing.body.message, /has no preview$/);
+      } finally {
+        await worker.close();
       }
     });
 

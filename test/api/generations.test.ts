@@ -9,12 +9,7 @@ import { GenerationBatcher } from '../../src/generations/generation-batcher.serv
 import { InferenceService } from '../../src/inference/inference.service';
 import { tinyLora, writeTinyModel } from '../support/tiny-model';
 import { bearer, createTenant, startTestApp, TestApp } from '../support/test-app';
-
-function binaryParser(res: any, callback: (error: Error | null, body: Buffer) => void): void {
-  const chunks: Buffer[] = [];
-  res.on('data', (chunk: Buffer) => chunks.push(chunk));
-  res.on('end', () => callback(null, Buffer.concat(chunks)));
-}
+import { binaryParser } from '../support/binary-parser';
 
 describe('generations', () => {
   let modelsDir: string;

@@ -1,4 +1,10 @@
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { COMMON_EVAL_PROMPTS, EMOJI_STYLES } from '../../src/engine/data';
+import { writeSafetensorsFile } from '../../src/engine/io/safetensors';
+import { initParams } from '../../src/engine/models/param-init';
+import { BUNDLED_SCORER_NAME, EmojiScorerFileConfig } from '../../src/engine/scorer/emoji-scorer';
+import { DEFAULT_SCORER_ARCHITECTURE, ScorerConfig, scorerParamShapes } from '../../src/engine/scorer/scorer.model';
 import { BUNDLED_MODEL_NAME } from '../../src/engine/models/default-model';
 import { saveDiffusionModel } from '../../src/engine/models/diffusion-model';
 import { createRandomModel } from '../../src/engine/models/random-model';
@@ -25,4 +31,23 @@ export function tinyLora(seed: number, rank = 2): { adapter: LoraAdapter; file: 
   const rng = new Random(seed + 100);
   for (const layer of adapter.layers.values()) for (let k = 0; k < layer.b.length; k++) layer.b[k] = rng.normal() * 0.3;
   return { adapter, file: serializeLoraAdapter(adapter) };
+}
+
+/**
+ * A tiny randomly initialised scorer under the bundled scorer's name whose concepts are the bundled
+ * model's common prompts, so previews of the tiny model get concept scores (meaningless, but real).
+ */
+export async function writeTinyScorer(modelsDir: string, seed = 3): Promise<string> {
+  const dir = join(modelsDir, BUNDLED_SCORER_NAME);
+  const config: ScorerConfig = { ...DEFAULT_SCORER_ARCHITECTURE, image_size: 8, stem_channels: 8, stage_channels: [8, 16], norm_num_groups: 4, num_styles: EMOJI_STYLES.length, num_concepts: COMMON_EVAL_PROMPTS.length };
+  const fileConfig: EmojiScorerFileConfig = {
+    ...config,
+    styles: [...EMOJI_STYLES],
+    concept_ids: COMMON_EVAL_PROMPTS.map((p) => p.id),
+    normalization: { layout: 'CHW', channels: 'RGB', range: [-1, 1], background: 'white' },
+  };
+  await mkdir(dir, { recursive: true });
+  await writeSafetensorsFile(join(dir, 'model.safetensors'), initParams(scorerParamShapes(config), seed, { randomNorms: true }), { dtype: 'F32' });
+  await writeFile(join(dir, 'config.json'), JSON.stringify(fileConfig));
+  return dir;
 }
