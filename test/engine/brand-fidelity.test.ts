@@ -146,15 +146,23 @@ describe('brand fidelity on generations of the bundled model', () => {
       let above = 0;
       let total = 0;
       let drop = 0;
+      let openmoji = 0;
       for (const kind of CORRUPTION_KINDS) {
-        const f = (await fidelity.score(images.map((x) => corruptImage(x, size, { kind, strength: 0.5 }, rng)), refs, size)).map((r) => r.fidelity);
+        const corrupted = images.map((x) => corruptImage(x, size, { kind, strength: 0.5 }, rng));
+        for (const r of await scorer.scoreBatch(corrupted, size)) openmoji += r.styleProbabilities.openmoji;
+        const f = (await fidelity.score(corrupted, refs, size)).map((r) => r.fidelity);
         f.forEach((v, j) => {
           total++;
           drop += clean[j] - v;
           if (v > clean[j]) above++;
         });
       }
-      console.log(`generations: ${images.length} base images, corrupted above clean ${above}/${total}, mean drop ${(drop / total).toFixed(3)}, clean fidelity ${(clean.reduce((a, b) => a + b, 0) / clean.length).toFixed(3)}`);
+      console.log(
+        `generations: ${images.length} base images, corrupted above clean ${above}/${total}, mean drop ${(drop / total).toFixed(3)}, ` +
+          `clean fidelity ${(clean.reduce((a, b) => a + b, 0) / clean.length).toFixed(3)}, corrupted OpenMoji probability ${(openmoji / total).toFixed(4)}`,
+      );
+      // Degrading a base image must not make it OpenMoji for the style head either.
+      assert.ok(openmoji / total < 0.05, `corrupted generations: OpenMoji probability ${openmoji / total}`);
       assert.ok(drop / total > 0.02, `mean drop ${drop / total}`);
       assert.ok(above / total <= 0.1, `${above}/${total} corrupted generations above their clean version`);
     } finally {
