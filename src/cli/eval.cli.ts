@@ -13,23 +13,31 @@ import {
   casesFor,
   casesForEachStyle,
   DEFAULT_EVAL_SAMPLING,
+  EvalCase,
   evaluationSets,
   generateCases,
+  round,
   styleWinRate,
   summarize,
   writeGrid,
 } from '../engine/eval/style-evaluation';
+import { BrandFidelity } from '../engine/eval/brand-fidelity';
+import { bestOperatingPoint, FrontierPoint, pairedWinRate, parseNumberList, summarizeBrand, BrandSummary } from '../engine/eval/brand-evaluation';
+import { loadEmojiImage } from '../engine/data';
 import { ProgressBar } from '../engine/training/progress-reporter';
 import { writeEmojiBaseModelCard } from '../engine/training/emoji-base.model-card';
 import { readTrainingLog, totalTrainingSteps } from '../engine/training/pretrain.trainer';
 
 /**
  * npm run eval -- --json [--base-only] [--model-card] [--model DIR] [--out-dir eval-output] [--base-prompts 64]
- *   [--held-out-prompts 24] [--seeds 2] [--brand-images 48] [--guidance 4] [--sampling-steps 20] [--steps N (fine-tune budget)]
+ *   [--held-out-prompts 64] [--seeds 4] [--brand-images 48] [--guidance 4] [--sampling-steps 20] [--steps N (fine-tune budget)]
+ *   [--methods sft,dro] [--frontier-scales 0.5,1,1.5,2] [--frontier-budgets 1,3 (multiples of the budget)]
  *   [--lr X --margin M … (both methods), --dro-lr X, --sft-steps N … (one method); see fine-tune-args.ts]
- * Scores generated images with the project's emoji scorer. Base: concept top-5 and style accuracy on
- * training-concept prompts. Full: trains SFT and DRO adapters on OpenMoji brand images and compares
- * base, SFT and DRO on held-out prompts (same seeds and sampler).
+ * Base: concept top-5 and style accuracy on training-concept prompts. Full: trains SFT and DRO adapters on
+ * OpenMoji brand images and compares base, SFT and DRO on held-out prompts (same seeds and sampler) by brand
+ * fidelity (similarity to the real OpenMoji rendering, brand-fidelity.ts) and concept top-5, with paired win
+ * rates (95% bootstrap over prompts), memorization of the training captions, and a frontier over adapter
+ * scale and budget. The style probability (with the scorer's rejection class) is kept as a secondary number.
  */
 runCli(async () => {
   const args = new CliArgs();
@@ -38,8 +46,13 @@ runCli(async () => {
   const modelDir = args.optionalString('model') ?? (await resolveDefaultModelDir());
   const outDir = path.resolve(args.string('out-dir', 'eval-output'));
   const basePrompts = args.number('base-prompts', 64);
-  const heldOutPrompts = args.number('held-out-prompts', 24);
-  const nSeeds = args.number('seeds', 2);
+  const heldOutPrompts = args.number('held-out-prompts', 64);
+  const nSeeds = args.number('seeds', 4);
+  const methods = args.string('methods', 'sft,dro').split(',').map((m) => m.trim()) as ('sft' | 'dro')[];
+  if (methods.length === 0 || methods.some((m) => m !== 'sft' && m !== 'dro')) throw new Error('--methods lists sft and/or dro');
+  const frontierScales = parseNumberList(args.string('frontier-scales', '0.5,1,1.5,2'), 'frontier-scales');
+  const frontierBudgets = parseNumberList(args.string('frontier-budgets', '1,3'), 'frontier-budgets');
+  if (!frontierBudgets.includes(1)) frontierBudgets.unshift(1);
   const brandImages = args.number('brand-images', 48);
   // Fine-tune hyperparameters: --<flag> for both methods, --sft-<flag> / --dro-<flag> for one.
   const sharedHp = readFineTuneHyperparameters(args);
@@ -87,53 +100,109 @@ runCli(async () => {
 
   if (!baseOnly) {
     const target = 'openmoji' as const;
+    const heldOutIds = new Set(sets.heldOut.map((c) => c.id));
+    if (sets.brand.some((c) => heldOutIds.has(c.id))) throw new Error('brand images overlap the held-out concepts');
     const demos = await brandDemonstrations(sets.brand, size);
     const cases = casesFor(sets.heldOut, [target], seeds);
-    const adapters: Record<string, Awaited<ReturnType<typeof fineTune>>> = {};
-    for (const method of ['sft', 'dro'] as const) {
-      log(`${method}: fine-tuning on ${demos.length} OpenMoji brand images`);
-      const bar = new ProgressBar();
-      adapters[method] = await fineTune({
-        model,
-        demonstrations: demos,
-        method,
-        hyperparameters: methodHp[method],
-        intraOpThreads,
-        onProgress: (p) => {
-          if (!json) bar.update({ step: p.step, totalSteps: p.totalSteps, samplesPerSecond: p.stepsPerSecond, rateUnit: 'steps/s', etaSeconds: (p.totalSteps - p.step) / Math.max(p.stepsPerSecond, 1e-9), values: method === 'dro' ? { loss: p.loss, expertDiff: p.expertDiff, policyDiff: p.policyDiff, active: p.activeFraction } : { loss: p.loss } });
-        },
-      });
-      bar.done();
-      await writeLoraFile(path.join(outDir, `${method}-adapter.safetensors`), adapters[method].adapter);
-    }
-    log(`held-out prompts: ${sets.heldOut.length} concepts × ${seeds.length} seeds, base / SFT / DRO`);
-    const heldBaseImages = await generateCases(pipeline, cases, null, sampling);
-    const sftImages = await generateCases(pipeline, cases, adapters.sft.adapter, sampling);
-    const droImages = await generateCases(pipeline, cases, adapters.dro.adapter, sampling);
-    const [sb, ss, sd] = [await scorer.scoreBatch(heldBaseImages, size), await scorer.scoreBatch(sftImages, size), await scorer.scoreBatch(droImages, size)];
-    const heldBase = summarize(cases, sb, target);
-    const sft = summarize(cases, ss, target);
-    const dro = summarize(cases, sd, target);
-    const cols = 2 * seeds.length;
-    await writeGrid(path.join(outDir, 'held-out-base.png'), heldBaseImages, size, cols);
-    await writeGrid(path.join(outDir, 'held-out-sft.png'), sftImages, size, cols);
-    await writeGrid(path.join(outDir, 'held-out-dro.png'), droImages, size, cols);
-    await writeGrid(path.join(outDir, 'brand-demonstrations.png'), demos.map((d) => d.image), size, 8);
-    Object.assign(result.base as object, { heldOutStyleScore: heldBase.styleScore, heldOutConceptTop5: heldBase.conceptTop5 });
-    result.sft = { styleScore: sft.styleScore, conceptTop5: sft.conceptTop5, seconds: +adapters.sft.seconds.toFixed(1) };
-    result.dro = {
-      styleScore: dro.styleScore,
-      conceptTop5: dro.conceptTop5,
-      styleWinRateVsBase: styleWinRate(sd, sb, target),
-      styleWinRateVsSft: styleWinRate(sd, ss, target),
-      seconds: +adapters.dro.seconds.toFixed(1),
-      stepsPerSecond: +adapters.dro.metrics.stepsPerSecond.toFixed(3),
+    // Ground truth: the real OpenMoji rendering of each held-out concept.
+    const realByConcept = new Map<string, Float32Array>();
+    for (const c of sets.heldOut) realByConcept.set(c.id, await loadEmojiImage(c, target, size));
+    const refs = cases.map((c) => realByConcept.get(c.concept.id)!);
+    const fidelity = await BrandFidelity.create(scorer, [...realByConcept.values()], size);
+    const judge = async (list: readonly EvalCase[], images: Float32Array[], references: Float32Array[]) => {
+      const scores = await scorer.scoreBatch(images, size);
+      const fid = await fidelity.score(images, references, size);
+      return { images, scores, fid, summary: summarizeBrand(list, scores, fid, target) };
     };
+    type Judged = Awaited<ReturnType<typeof judge>>;
+
+    log(`held-out prompts: ${sets.heldOut.length} concepts × ${seeds.length} seeds; base`);
+    const heldBase = await judge(cases, await generateCases(pipeline, cases, null, sampling), refs);
+    // Memorization: the brand's own training captions, judged against their training images.
+    const memoSeeds = seeds.slice(0, Math.min(2, seeds.length));
+    const memoCases: EvalCase[] = sets.brand.flatMap((concept, i) => memoSeeds.map((seed) => ({ concept, style: target, prompt: demos[i].caption, seed })));
+    const memoRefs = memoCases.map((c) => demos[sets.brand.indexOf(c.concept)].image);
+    const memoBase = await judge(memoCases, await generateCases(pipeline, memoCases, null, sampling), memoRefs);
+
+    const out: Record<string, Record<string, unknown>> = {};
+    const main: Record<string, Judged> = {};
+    const frontier: Record<string, FrontierPoint[]> = {};
+    const memorization: Record<string, unknown> = {};
+    const conceptFloor = round(heldBase.summary.conceptTop5 - 0.1);
+    for (const method of methods) {
+      const baseSteps = methodHp[method].steps ?? DEFAULT_FINE_TUNE_HYPERPARAMETERS.steps;
+      frontier[method] = [];
+      for (const budget of frontierBudgets) {
+        const steps = Math.max(1, Math.round(budget * baseSteps));
+        log(`${method}: fine-tuning ${steps} steps on ${demos.length} OpenMoji brand images`);
+        const bar = new ProgressBar();
+        const tuned = await fineTune({
+          model,
+          demonstrations: demos,
+          method,
+          hyperparameters: { ...methodHp[method], steps },
+          intraOpThreads,
+          onProgress: (p) => {
+            if (!json) bar.update({ step: p.step, totalSteps: p.totalSteps, samplesPerSecond: p.stepsPerSecond, rateUnit: 'steps/s', etaSeconds: (p.totalSteps - p.step) / Math.max(p.stepsPerSecond, 1e-9), values: method === 'dro' ? { loss: p.loss, expertDiff: p.expertDiff, policyDiff: p.policyDiff, active: p.activeFraction } : { loss: p.loss } });
+          },
+        });
+        bar.done();
+        const isDefault = budget === 1;
+        const scales = isDefault && !frontierScales.includes(1) ? [...frontierScales, 1] : frontierScales;
+        for (const scale of scales) {
+          log(`${method}: ${steps} steps, adapter scale ${scale}`);
+          const judged = await judge(cases, await generateCases(pipeline, cases, tuned.adapter, sampling, scale), refs);
+          if (frontierScales.includes(scale)) frontier[method].push({ steps, scale, fidelity: judged.summary.fidelity, conceptTop5: judged.summary.conceptTop5 });
+          if (isDefault && scale === 1) main[method] = judged;
+        }
+        if (isDefault) {
+          await writeLoraFile(path.join(outDir, `${method}-adapter.safetensors`), tuned.adapter);
+          const memo = await judge(memoCases, await generateCases(pipeline, memoCases, tuned.adapter, sampling), memoRefs);
+          memorization[method] = {
+            captions: sets.brand.length,
+            cases: memoCases.length,
+            fidelity: memo.summary.fidelity,
+            baseFidelity: memoBase.summary.fidelity,
+            shareAboveBase: pairedWinRate(memo.fid.map((f) => f.fidelity), memoBase.fid.map((f) => f.fidelity), memoCases).rate,
+            conceptTop5: memo.summary.conceptTop5,
+          };
+          out[method] = { ...brandSummaryOf(main[method]), steps, seconds: +tuned.seconds.toFixed(1), stepsPerSecond: +tuned.metrics.stepsPerSecond.toFixed(3) };
+        }
+      }
+      const m = main[method];
+      out[method].fidelityWinRateVsBase = pairedWinRate(fidelities(m), fidelities(heldBase), cases);
+      out[method].styleWinRateVsBase = styleWinRate(m.scores, heldBase.scores, target);
+      out[method].bestOperatingPoint = bestOperatingPoint(frontier[method], conceptFloor);
+    }
+    if (main.dro && main.sft) {
+      out.dro.fidelityWinRateVsSft = pairedWinRate(fidelities(main.dro), fidelities(main.sft), cases);
+      out.dro.styleWinRateVsSft = styleWinRate(main.dro.scores, main.sft.scores, target);
+    }
+
+    // One grid: per held-out prompt (first seed) the real OpenMoji rendering, then base and each method.
+    const tiles: Float32Array[] = [];
+    cases.forEach((c, i) => {
+      if (c.seed !== seeds[0]) return;
+      tiles.push(refs[i], heldBase.images[i], ...methods.map((mm) => main[mm].images[i]));
+    });
+    await writeGrid(path.join(outDir, `held-out-real-base-${methods.join('-')}.png`), tiles, size, 2 + methods.length);
+    await writeGrid(path.join(outDir, 'brand-demonstrations.png'), demos.map((d) => d.image), size, 8);
+    Object.assign(result.base as object, {
+      heldOutConceptTop5: heldBase.summary.conceptTop5,
+      heldOutFidelity: heldBase.summary.fidelity,
+      heldOutStyleScore: heldBase.summary.styleScore,
+      heldOutRejectedShare: heldBase.summary.rejectedShare,
+    });
+    for (const method of methods) result[method] = out[method];
+    result.memorization = memorization;
+    result.frontier = frontier;
+    result.conceptFloor = conceptFloor;
     result.fineTune = {
-      sft: { ...DEFAULT_FINE_TUNE_HYPERPARAMETERS, ...methodHp.sft },
-      dro: { ...DEFAULT_FINE_TUNE_HYPERPARAMETERS, ...methodHp.dro },
+      ...Object.fromEntries(methods.map((mm) => [mm, { ...DEFAULT_FINE_TUNE_HYPERPARAMETERS, ...methodHp[mm] }])),
       brandImages: demos.length,
       heldOutCases: cases.length,
+      frontierBudgets,
+      frontierScales,
     };
   }
   await pipeline.release();
@@ -143,3 +212,11 @@ runCli(async () => {
   await fsp.writeFile(path.join(outDir, 'eval.json'), JSON.stringify(result, null, 2));
   console.log(JSON.stringify(result));
 });
+
+function brandSummaryOf(j: { summary: BrandSummary }): Record<string, unknown> {
+  return { ...j.summary };
+}
+
+function fidelities(j: { fid: { fidelity: number }[] }): number[] {
+  return j.fid.map((f) => f.fidelity);
+}

@@ -15,6 +15,8 @@ import { ScorerTrainingGraph } from '../../src/engine/scorer/scorer-graph';
 import { EmojiScorer, EmojiScorerFileConfig } from '../../src/engine/scorer/emoji-scorer';
 import { augmentImage, DEFAULT_SCORER_AUGMENT, resizeBilinear } from '../../src/engine/scorer/scorer-augment';
 import { splitScorerImages } from '../../src/engine/scorer/scorer-data';
+import { corruptImage, CORRUPTION_KINDS } from '../../src/engine/scorer/image-corruptions';
+import { evaluationSets } from '../../src/engine/eval/style-evaluation';
 
 tf.setBackend('cpu');
 
@@ -245,7 +247,7 @@ describe('committed emoji scorer', () => {
     // API consistency: probabilities sum to one, topK agrees with rankOf, FE0F forms resolve.
     const r = scored[0];
     const sum = (v: Iterable<number>) => [...v].reduce((a, b) => a + b, 0);
-    assert.ok(Math.abs(sum(Object.values(r.styleProbabilities)) - 1) < 1e-5);
+    assert.ok(Math.abs(sum(Object.values(r.styleProbabilities)) + r.noneProbability - 1) < 1e-5);
     assert.ok(Math.abs(sum(r.conceptProbabilities) - 1) < 1e-4);
     const top = r.topK(5);
     top.forEach((t, j) => assert.equal(r.rankOf(t.conceptId), j + 1));
@@ -276,5 +278,40 @@ describe('committed emoji scorer', () => {
     const [r] = await scorer.scoreBatch([white], s);
     assert.equal(r.conceptLogits.length, scorer.config.num_concepts);
     await assert.rejects(scorer.scoreBatch([new Float32Array(5)]), /expected 3×32×32/);
+  });
+});
+
+describe('rejection class of the committed scorer', () => {
+  let scorer: EmojiScorer;
+  before(async () => {
+    scorer = await EmojiScorer.load(SCORER_DIR, { executionProvider: 'cpu', intraOpThreads: 1 });
+  });
+  after(async () => {
+    await scorer?.release();
+  });
+
+  test('keeps real held-out OpenMoji renderings as OpenMoji and rejects corrupted base-like renderings', async () => {
+    assert.equal(scorer.rejectClass, 'none');
+    // The evaluation's first held-out concepts: left out of the rejection fit.
+    const concepts = evaluationSets({ basePrompts: 0, heldOutPrompts: 48, brandImages: 48 }).heldOut;
+    const data = await buildEmojiDataset({ styles: EMOJI_STYLES, concepts, size: 32, cacheDir: null });
+    const per = 3 * 32 * 32;
+    const at = (i: number) => data.images.subarray(i * per, (i + 1) * per);
+    const idx = Array.from({ length: data.count }, (_, i) => i);
+    const om = idx.filter((i) => data.styles[i] === 'openmoji');
+    const base = idx.filter((i) => data.styles[i] !== 'openmoji');
+    const omScores = await scorer.scoreBatch(om.map(at));
+    const omProb = omScores.reduce((a, r) => a + r.styleProbabilities.openmoji, 0) / om.length;
+    const omRight = omScores.filter((r) => r.predictedStyle === 'openmoji').length / om.length;
+    assert.ok(omProb > 0.8 && omRight > 0.9, `OpenMoji probability ${omProb.toFixed(3)}, classified OpenMoji ${omRight.toFixed(3)}`);
+    const rng = new Random(5);
+    for (const kind of CORRUPTION_KINDS) {
+      const scored = await scorer.scoreBatch(base.map((i) => corruptImage(at(i), 32, { kind, strength: 0.5 }, rng)));
+      const p = scored.reduce((a, r) => a + r.styleProbabilities.openmoji, 0) / scored.length;
+      const none = scored.reduce((a, r) => a + r.noneProbability, 0) / scored.length;
+      assert.ok(p < 0.05, `${kind}: OpenMoji probability ${p.toFixed(3)}`);
+      assert.ok(none > 0.4, `${kind}: none probability ${none.toFixed(3)}`);
+      assert.ok(none > 3 * p, `${kind}: none ${none.toFixed(3)} vs OpenMoji ${p.toFixed(3)}`);
+    }
   });
 });

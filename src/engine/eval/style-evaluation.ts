@@ -50,8 +50,14 @@ export function casesForEachStyle(concepts: readonly EmojiConcept[], styles: rea
   return concepts.flatMap((concept) => styles.flatMap((style) => seeds.map((seed) => ({ concept, style, prompt: captionFor(concept, style), seed }))));
 }
 
-/** Generates one image per case (batched), in case order. */
-export async function generateCases(pipeline: TextToImagePipeline, cases: readonly EvalCase[], adapter: LoraAdapter | null, s: SamplingSettings = DEFAULT_EVAL_SAMPLING): Promise<Float32Array[]> {
+/** Generates one image per case (batched), in case order; `scale` multiplies the adapter's LoRA deltas. */
+export async function generateCases(
+  pipeline: TextToImagePipeline,
+  cases: readonly EvalCase[],
+  adapter: LoraAdapter | null,
+  s: SamplingSettings = DEFAULT_EVAL_SAMPLING,
+  scale = 1,
+): Promise<Float32Array[]> {
   const out: Float32Array[] = [];
   for (let i = 0; i < cases.length; i += s.batchRows) {
     const chunk = cases.slice(i, i + s.batchRows);
@@ -62,7 +68,7 @@ export async function generateCases(pipeline: TextToImagePipeline, cases: readon
       guidanceScale: s.guidanceScale,
       scheduler: 'dpmpp-2m',
       numImages: 1,
-      adapters: adapter ? [{ adapter, scale: 1 }] : [],
+      adapters: adapter ? [{ adapter, scale }] : [],
     }));
     for (const r of await pipeline.generate(requests)) out.push(r.images[0]);
   }

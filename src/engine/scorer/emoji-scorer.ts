@@ -15,6 +15,12 @@ export const BUNDLED_SCORER_NAME = 'emoji-scorer';
 export interface EmojiScorerFileConfig extends ScorerConfig {
   /** Style head order. */
   styles: EmojiStyle[];
+  /**
+   * Name of the style head's rejection class ("none of these styles"): a `reject_head` logit appended to
+   * the style logits, in the same softmax. Trained on degraded and off-style images, so that an image that
+   * stops looking like one style does not hand its probability to another.
+   */
+  reject_class?: string;
   /** Concept head order (emojibase hexcodes without FE0F). */
   concept_ids: string[];
   concept_labels?: string[];
@@ -37,24 +43,33 @@ export interface ConceptScore {
 
 /** The scorer's verdict on one image. */
 export class ScoredImage {
+  /** Probability of each style; with a rejection class these sum to 1 − noneProbability. */
   readonly styleProbabilities: Record<EmojiStyle, number>;
+  /** Probability of the rejection class ("none of these styles"); 0 for scorers without one. */
+  readonly noneProbability: number;
   readonly conceptProbabilities: Float32Array;
 
   constructor(
     private readonly scorer: EmojiScorer,
     readonly styleLogits: Float32Array,
     readonly conceptLogits: Float32Array,
+    /** Pooled features the heads read ([C]). */
+    readonly features: Float32Array = new Float32Array(0),
+    /** Multi-scale statistics the rejection head reads. */
+    readonly rejectFeatures: Float32Array = new Float32Array(0),
   ) {
     const sp = softmax(styleLogits);
     this.styleProbabilities = Object.fromEntries(EMOJI_STYLES.map((s) => [s, 0])) as Record<EmojiStyle, number>;
     scorer.styles.forEach((s, i) => (this.styleProbabilities[s] = sp[i]));
+    this.noneProbability = scorer.rejectClass ? sp[scorer.styles.length] : 0;
     this.conceptProbabilities = softmax(conceptLogits);
   }
 
-  get predictedStyle(): EmojiStyle {
+  /** The most likely style, or 'none' when the rejection class wins. */
+  get predictedStyle(): EmojiStyle | 'none' {
     let best = 0;
     for (let i = 1; i < this.styleLogits.length; i++) if (this.styleLogits[i] > this.styleLogits[best]) best = i;
-    return this.scorer.styles[best];
+    return best < this.scorer.styles.length ? this.scorer.styles[best] : 'none';
   }
 
   probabilityOf(conceptId: string): number {
@@ -89,6 +104,8 @@ export class ScoredImage {
  */
 export class EmojiScorer {
   readonly styles: EmojiStyle[];
+  /** The style head's rejection class, when it has one. */
+  readonly rejectClass: string | undefined;
   readonly conceptIds: string[];
   private readonly index: Map<string, number>;
 
@@ -98,6 +115,7 @@ export class EmojiScorer {
     private readonly batchSize: number,
   ) {
     this.styles = config.styles;
+    this.rejectClass = config.reject_class;
     this.conceptIds = config.concept_ids;
     this.index = new Map(config.concept_ids.map((id, i) => [id, i]));
   }
@@ -170,7 +188,7 @@ export class EmojiScorer {
     const inputs = size === s ? list : list.map((img) => resizeBilinear(img, size, s));
     const out: ScoredImage[] = [];
     const k = this.config.num_concepts;
-    const ns = this.config.num_styles;
+    const ns = this.config.num_styles + (this.rejectClass ? 1 : 0);
     for (let start = 0; start < inputs.length; start += this.batchSize) {
       const chunk = inputs.slice(start, start + this.batchSize);
       const packed = new Float32Array(chunk.length * 3 * s * s);
@@ -178,8 +196,14 @@ export class EmojiScorer {
       const res = await this.session.run({ images: new ort.Tensor('float32', packed, [chunk.length, 3, s, s]) });
       const styleLogits = res.style_logits.data as Float32Array;
       const conceptLogits = res.concept_logits.data as Float32Array;
+      const features = res.features.data as Float32Array;
+      const rf = res.reject_features.data as Float32Array;
+      const c = features.length / chunk.length;
+      const d = rf.length / chunk.length;
       for (let i = 0; i < chunk.length; i++) {
-        out.push(new ScoredImage(this, styleLogits.slice(i * ns, (i + 1) * ns), conceptLogits.slice(i * k, (i + 1) * k)));
+        out.push(
+          new ScoredImage(this, styleLogits.slice(i * ns, (i + 1) * ns), conceptLogits.slice(i * k, (i + 1) * k), features.slice(i * c, (i + 1) * c), rf.slice(i * d, (i + 1) * d)),
+        );
       }
     }
     return out;
@@ -196,6 +220,7 @@ export function parseScorerFileConfig(json: Record<string, unknown>): EmojiScore
   const ids = json.concept_ids;
   if (!Array.isArray(styles) || styles.some((s) => !EMOJI_STYLES.includes(s as EmojiStyle))) throw new Error('scorer config: styles must list known styles');
   if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string')) throw new Error('scorer config: concept_ids must be strings');
+  if (json.reject_class !== undefined && typeof json.reject_class !== 'string') throw new Error('scorer config: reject_class must be a string');
   return {
     ...json,
     ...cfg,

@@ -134,7 +134,7 @@ export function resizeBilinear(src: Float32Array, from: number, to: number): Flo
 }
 
 /** In-place separable Gaussian blur (radius 2, edges replicated). */
-function gaussianBlur(img: Float32Array, size: number, sigma: number): void {
+export function gaussianBlur(img: Float32Array, size: number, sigma: number): void {
   const k = [-2, -1, 0, 1, 2].map((d) => Math.exp(-(d * d) / (2 * sigma * sigma)));
   const sum = k.reduce((a, b) => a + b, 0);
   const w = k.map((v) => v / sum);

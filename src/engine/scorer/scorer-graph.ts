@@ -6,7 +6,9 @@ import { ParamMap } from '../models/param-init';
 import { ScorerConfig, scorerFeatureChannels, scorerForward } from './scorer.model';
 
 /**
- * Inference graph: `images` [N, 3, S, S] → `style_logits`, `concept_logits`. With `paramsAsInputs` the
+ * Inference graph: `images` [N, 3, S, S] → `style_logits`, `concept_logits` (with a reject head the style
+ * logits end with the rejection logit), `features` (the pooled features both heads read, [N, C]) and
+ * `reject_features` (what the reject head reads). With `paramsAsInputs` the
  * weights are graph inputs (evaluating a model that is still training without rebuilding the session);
  * otherwise they are baked in as initializers.
  */
@@ -14,9 +16,11 @@ export function buildScorerInferenceModel(cfg: ScorerConfig, params: ParamMap, o
   const g = new OnnxGraphOps({ params, trainableParams: opts.paramsAsInputs ? () => true : undefined });
   const s = cfg.image_size;
   const images = g.input('images', [-1, cfg.in_channels, s, s]);
-  const out = scorerForward(g, cfg, images);
+  const out = scorerForward(g, cfg, images, { rejectFeatures: true });
   g.output(out.styleLogits, 'style_logits');
   g.output(out.conceptLogits, 'concept_logits');
+  g.output(out.features, 'features');
+  g.output(out.rejectFeatures!, 'reject_features');
   return encodeModel(g.toModel({ model: 'emoji-scorer' }));
 }
 

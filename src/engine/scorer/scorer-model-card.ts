@@ -1,8 +1,11 @@
 import { SCORER_HOLDOUT_FRACTION } from './scorer-data';
 import { ScorerMetrics } from './scorer.trainer';
+import { RejectionMetrics } from './style-rejection';
 
 export interface ScorerCardReport {
   parameters: number;
+  /** Present once a rejection class was fitted (fit-style-rejection.cli.ts). */
+  rejection?: { description: string; fit: { steps: number; samples: number; seconds: number }; validation_images: number; before: RejectionMetrics; after: RejectionMetrics };
   held_out: ScorerMetrics;
   final_all_images: ScorerMetrics;
   training: {
@@ -28,9 +31,10 @@ export function scorerModelCard(r: ScorerCardReport, concepts: number, images: n
   return `# emoji-scorer
 
 A small image classifier trained by this project to evaluate generated images: for a 32×32 RGB image it
-gives **style probabilities** over \`noto\`, \`twemoji\`, \`openmoji\` and **concept scores** over ${concepts}
-emoji concepts. The evaluation uses it for concept top-5 (is the prompted concept among the five most likely)
-and style win rates (which of two images has the higher target-style probability).
+gives **style probabilities** over \`noto\`, \`twemoji\`, \`openmoji\`${r.rejection ? ' (and a rejection class \`none\` for degraded and off-style images)' : ''} and **concept scores** over ${concepts}
+emoji concepts, plus its pooled features. The evaluation uses it for concept top-5 (is the prompted concept among
+the five most likely), brand fidelity (feature similarity to the real rendering, \`src/engine/eval/brand-fidelity.ts\`)
+and, secondarily, the target-style probability.
 
 ## Use
 
@@ -38,7 +42,7 @@ and style win rates (which of two images has the higher target-style probability
 import { EmojiScorer } from './src/engine/scorer/emoji-scorer';
 const scorer = await EmojiScorer.load('models/emoji-scorer');
 const [scored] = await scorer.scoreBatch([imageChw]); // Float32Array 3×32×32, RGB in [-1, 1] on white
-scored.styleProbabilities.openmoji; scored.rankOf('2764'); scored.topK(5);
+scored.styleProbabilities.openmoji; scored.noneProbability; scored.features; scored.rankOf('2764'); scored.topK(5);
 \`\`\`
 
 Inputs are CHW RGB floats in [-1, 1] (\`byte / 127.5 - 1\`), transparent areas flattened onto white; other
@@ -122,7 +126,7 @@ measure):
 |---|---|---|---|---|
 ${[row('**all**', r.final_all_images), ...styleRows(r.final_all_images)].join('\n')}
 
-## Limits
+${rejectionSection(r)}## Limits
 
 A 32 px classifier trained on clean renderings: it measures whether a generated image looks like a given
 emoji in a given style, not image quality in general. Concepts that differ only in detail at 32 px (clock
@@ -131,5 +135,41 @@ Recognising a concept in a rendering unlike any it was trained on is hard, above
 OpenMoji's outlined line art and the filled Noto/Twemoji art (held-out OpenMoji renderings: concept top-5
 ${r.held_out.perStyle.openmoji ? pct(r.held_out.perStyle.openmoji.conceptTop5) : 'n/a'}). Concept scores are most meaningful for concepts and styles the scorer was trained on;
 the shipped weights have seen every concept in every style it exists in.
+`;
+}
+
+function rejectionSection(r: ScorerCardReport): string {
+  const j = r.rejection;
+  if (!j) return '';
+  const n = (v: number | undefined) => (v === undefined ? 'n/a' : v.toFixed(3));
+  const clean = Object.entries(j.after.clean)
+    .map(([s, v]) => `| ${s} | ${v.images} | ${n(j.before.clean[s as keyof typeof j.before.clean]?.ownStyle)} | ${n(v.ownStyle)} | ${n(v.none)} | ${n(v.accuracy)} |`)
+    .join('\n');
+  const corrupted = Object.entries(j.after.corrupted)
+    .map(([k, v]) => `| ${k} | ${v.images} | ${n(j.before.corrupted[k as keyof typeof j.before.corrupted]?.openmoji)} | ${n(v.openmoji)} | ${n(v.none)} | ${n(v.rejected)} |`)
+    .join('\n');
+  return `## Rejection class \`none\`
+
+A softmax over the known styles alone hands the probability of an image that stops looking like Noto or
+Twemoji to the remaining style. The style logits therefore end with a rejection logit (\`reject_head\`, in the
+same softmax; \`reject_class\` in \`config.json\`), read from the spatial mean and standard deviation of every
+channel of the residual stream after each stage plus the pooled features. It is fitted on the frozen
+network (the style rows and concept head are unchanged) by \`node dist/src/cli/fit-style-rejection.cli.js\`:
+${j.description}; ${j.fit.samples.toLocaleString('en-US')} samples, ${j.fit.steps} steps, ${j.fit.seconds} s.
+
+Validation on ${j.validation_images} renderings the fit never saw — clean (own-style probability before and after,
+probability of none, share classified as their own style):
+
+| style | images | own style before | own style | none | accuracy |
+|---|---|---|---|---|---|
+${clean}
+
+Their Noto and Twemoji renderings (what the base model draws) corrupted at strength 0.5 (OpenMoji
+probability before and after, probability of none, share classified as none):
+
+| corruption | images | OpenMoji before | OpenMoji | none | rejected |
+|---|---|---|---|---|---|
+${corrupted}
+
 `;
 }

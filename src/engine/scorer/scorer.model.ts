@@ -23,6 +23,11 @@ export interface ScorerConfig {
   norm_eps: number;
   num_styles: number;
   num_concepts: number;
+  /**
+   * A rejection logit ("none of these styles") appended to the style logits, read by `reject_head` from
+   * multi-scale statistics (see scorerRejectFeatureChannels); set in config.json by `reject_class`.
+   */
+  reject_head?: boolean;
 }
 
 export const DEFAULT_SCORER_ARCHITECTURE: Omit<ScorerConfig, 'num_concepts'> = {
@@ -59,6 +64,7 @@ export function parseScorerConfig(json: Record<string, unknown>): ScorerConfig {
     norm_eps: num('norm_eps'),
     num_styles: num('num_styles'),
     num_concepts: num('num_concepts'),
+    ...(json.reject_class !== undefined ? { reject_head: true } : {}),
   };
   for (const c of [cfg.stem_channels, ...cfg.stage_channels]) {
     if (c % cfg.norm_num_groups !== 0) throw new Error(`scorer config: ${c} channels not divisible by ${cfg.norm_num_groups} groups`);
@@ -96,12 +102,25 @@ export function scorerParamShapes(cfg: ScorerConfig): ParamShapes {
   p.set('style_head.bias', [cfg.num_styles]);
   p.set('concept_head.weight', [cfg.num_concepts, cin]);
   p.set('concept_head.bias', [cfg.num_concepts]);
+  if (cfg.reject_head) {
+    p.set('reject_head.weight', [1, scorerRejectFeatureChannels(cfg)]);
+    p.set('reject_head.bias', [1]);
+  }
   return p;
 }
 
 /** Width of the pooled features the heads read. */
 export function scorerFeatureChannels(cfg: ScorerConfig): number {
   return cfg.stage_channels[cfg.stage_channels.length - 1];
+}
+
+/**
+ * Width of the rejection head's input: per stage the spatial mean and standard deviation of every channel
+ * of the residual stream (degradations such as blur and noise show at the finer scales, which the pooled
+ * features were trained to ignore), then the pooled features.
+ */
+export function scorerRejectFeatureChannels(cfg: ScorerConfig): number {
+  return 2 * cfg.stage_channels.reduce((a, b) => a + b, 0) + scorerFeatureChannels(cfg);
 }
 
 export function scorerParamCount(cfg: ScorerConfig): number {
@@ -117,14 +136,18 @@ export interface ScorerOutputs<T> {
   conceptLogits: T;
   /** [N, C] pooled features (before the heads). */
   features: T;
+  /** [N, scorerRejectFeatureChannels] (only with `rejectFeatures` or a reject head). */
+  rejectFeatures?: T;
 }
 
 /**
  * images: [N, 3, S, S] in [-1, 1]. `featureMask` ([N, C], training only) multiplies the pooled features
  * before the heads: inverted dropout with the mask drawn by the caller.
  */
-export function scorerForward<T>(ops: Ops<T>, cfg: ScorerConfig, images: T, opts: { featureMask?: T } = {}): ScorerOutputs<T> {
+export function scorerForward<T>(ops: Ops<T>, cfg: ScorerConfig, images: T, opts: { featureMask?: T; rejectFeatures?: boolean } = {}): ScorerOutputs<T> {
   const { norm_num_groups: groups, norm_eps: eps } = cfg;
+  const withReject = !!(opts.rejectFeatures || cfg.reject_head);
+  const stats: T[] = [];
   let h = conv2dModule(ops, images, 'conv_in');
   cfg.stage_channels.forEach((_, i) => {
     h = conv2dModule(ops, silu(ops, groupNormModule(ops, h, `stages.${i}.norm`, groups, eps)), `stages.${i}.downsample`, 2, 1);
@@ -134,14 +157,25 @@ export function scorerForward<T>(ops: Ops<T>, cfg: ScorerConfig, images: T, opts
       r = conv2dModule(ops, silu(ops, groupNormModule(ops, r, `${b}.norm2`, groups, eps)), `${b}.conv2`);
       h = ops.add(h, r);
     }
+    if (withReject) {
+      const ch = cfg.stage_channels[i];
+      const mean = ops.reduceMean(h, [2, 3]);
+      const second = ops.reduceMean(ops.mul(h, h), [2, 3]);
+      const std = ops.sqrt(ops.addScalar(ops.relu(ops.sub(second, ops.mul(mean, mean))), 1e-6));
+      stats.push(ops.reshape(mean, [-1, ch]), ops.reshape(std, [-1, ch]));
+    }
   });
   h = silu(ops, groupNormModule(ops, h, 'norm_out', groups, eps));
   const c = ops.shape(h)[1];
   const features = ops.reshape(ops.reduceMean(h, [2, 3]), [-1, c]);
   const headInput = opts.featureMask ? ops.mul(features, opts.featureMask) : features;
+  const rejectFeatures = withReject ? ops.concat([...stats, features], 1) : undefined;
+  let styleLogits = linearModule(ops, headInput, 'style_head');
+  if (cfg.reject_head && rejectFeatures) styleLogits = ops.concat([styleLogits, linearModule(ops, rejectFeatures, 'reject_head')], 1);
   return {
-    styleLogits: linearModule(ops, headInput, 'style_head'),
+    styleLogits,
     conceptLogits: linearModule(ops, headInput, 'concept_head'),
     features,
+    rejectFeatures,
   };
 }
