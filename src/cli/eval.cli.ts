@@ -5,7 +5,7 @@ import { createPipeline } from '../engine/pipeline/pipeline.factory';
 import { loadDiffusionModel } from '../engine/models/diffusion-model';
 import { resolveDefaultModelDir } from '../engine/models/default-model';
 import { EmojiScorer } from '../engine/scorer/emoji-scorer';
-import { fineTune, DEFAULT_FINE_TUNE_HYPERPARAMETERS } from '../engine/dro/fine-tune.trainer';
+import { fineTune, DEFAULT_FINE_TUNE_HYPERPARAMETERS, DEFAULT_RECOMMENDED_SCALE } from '../engine/dro/fine-tune.trainer';
 import { readFineTuneHyperparameters } from './fine-tune-args';
 import { writeLoraFile } from '../engine/lora/lora-file';
 import {
@@ -50,7 +50,7 @@ runCli(async () => {
   const nSeeds = args.number('seeds', 4);
   const methods = args.string('methods', 'sft,dro').split(',').map((m) => m.trim()) as ('sft' | 'dro')[];
   if (methods.length === 0 || methods.some((m) => m !== 'sft' && m !== 'dro')) throw new Error('--methods lists sft and/or dro');
-  const frontierScales = parseNumberList(args.string('frontier-scales', '0.5,1,1.5,2'), 'frontier-scales');
+  const frontierScales = parseNumberList(args.string('frontier-scales', '0.25,0.5,0.75,1,2'), 'frontier-scales');
   const frontierBudgets = parseNumberList(args.string('frontier-budgets', '1,3'), 'frontier-budgets');
   if (!frontierBudgets.includes(1)) frontierBudgets.unshift(1);
   const brandImages = args.number('brand-images', 48);
@@ -128,6 +128,7 @@ runCli(async () => {
     const main: Record<string, Judged> = {};
     const frontier: Record<string, FrontierPoint[]> = {};
     const memorization: Record<string, unknown> = {};
+    const mainScale: Record<string, number> = {};
     const conceptFloor = round(heldBase.summary.conceptTop5 - 0.1);
     for (const method of methods) {
       const baseSteps = methodHp[method].steps ?? DEFAULT_FINE_TUNE_HYPERPARAMETERS.steps;
@@ -148,17 +149,26 @@ runCli(async () => {
         });
         bar.done();
         const isDefault = budget === 1;
-        const scales = isDefault && !frontierScales.includes(1) ? [...frontierScales, 1] : frontierScales;
+        const scales = isDefault && !frontierScales.includes(DEFAULT_RECOMMENDED_SCALE) ? [...frontierScales, DEFAULT_RECOMMENDED_SCALE] : frontierScales;
+        const byScale = new Map<number, Judged>();
         for (const scale of scales) {
           log(`${method}: ${steps} steps, adapter scale ${scale}`);
           const judged = await judge(cases, await generateCases(pipeline, cases, tuned.adapter, sampling, scale), refs);
           if (frontierScales.includes(scale)) frontier[method].push({ steps, scale, fidelity: judged.summary.fidelity, conceptTop5: judged.summary.conceptTop5 });
-          if (isDefault && scale === 1) main[method] = judged;
+          if (isDefault) byScale.set(scale, judged);
+        }
+        if (isDefault) {
+          // DRO as the API runs it (recommended scale); SFT at its best point of the default budget.
+          const best = method === 'sft' ? bestOperatingPoint(frontier[method].filter((p) => p.steps === steps), conceptFloor) : null;
+          mainScale[method] = best?.scale ?? DEFAULT_RECOMMENDED_SCALE;
+          main[method] = byScale.get(mainScale[method])!;
         }
         if (isDefault) {
           await writeLoraFile(path.join(outDir, `${method}-adapter.safetensors`), tuned.adapter);
-          const memo = await judge(memoCases, await generateCases(pipeline, memoCases, tuned.adapter, sampling), memoRefs);
+          // Capacity check at full strength: can the adapter redraw its own training images?
+          const memo = await judge(memoCases, await generateCases(pipeline, memoCases, tuned.adapter, sampling, 1), memoRefs);
           memorization[method] = {
+            scale: 1,
             captions: sets.brand.length,
             cases: memoCases.length,
             fidelity: memo.summary.fidelity,
@@ -166,7 +176,7 @@ runCli(async () => {
             shareAboveBase: pairedWinRate(memo.fid.map((f) => f.fidelity), memoBase.fid.map((f) => f.fidelity), memoCases).rate,
             conceptTop5: memo.summary.conceptTop5,
           };
-          out[method] = { ...brandSummaryOf(main[method]), steps, seconds: +tuned.seconds.toFixed(1), stepsPerSecond: +tuned.metrics.stepsPerSecond.toFixed(3) };
+          out[method] = { ...brandSummaryOf(main[method]), scale: mainScale[method], steps, seconds: +tuned.seconds.toFixed(1), stepsPerSecond: +tuned.metrics.stepsPerSecond.toFixed(3) };
         }
       }
       const m = main[method];

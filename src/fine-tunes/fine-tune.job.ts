@@ -59,7 +59,7 @@ function previewStorageKey(job: Pick<FineTuneEntity, 'id' | 'tenantId'>): string
  * `recommendedScale` hyperparameter, else 1.
  */
 function recommendedScaleOf(job: FineTuneEntity, result: FineTuneResult): number {
-  const candidates = [(result as FineTuneResult & { recommendedScale?: unknown }).recommendedScale, job.hyperparameters.recommendedScale];
+  const candidates = [result.recommendedScale, job.hyperparameters.recommendedScale];
   const found = candidates.find((v): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0 && v <= MAX_ADAPTER_SCALE);
   return found ?? 1;
 }

@@ -3,13 +3,14 @@ import { Transform, Type } from 'class-transformer';
 import { IsIn, IsInt, IsNotEmpty, IsNumber, IsObject, IsOptional, IsString, IsUrl, IsUUID, Matches, Max, MaxLength, ValidateNested } from 'class-validator';
 import { DEFAULT_FINE_TUNE_HYPERPARAMETERS as D } from '../engine/dro/fine-tune.trainer';
 import type { FineTuneMethod, FineTuneStatus } from './fine-tune.entity';
+import { LORA_TARGETS, type LoraTargets } from '../engine/models/lora-targets';
 import { normalizeStylePhrase, STYLE_PHRASE_MAX_LENGTH, WITHOUT_CONTROL_CHARACTERS } from './style-phrase';
 
 export const FINE_TUNE_METHODS: FineTuneMethod[] = ['dro', 'sft'];
 export const FINE_TUNE_STATUSES: FineTuneStatus[] = ['queued', 'running', 'succeeded', 'failed', 'canceled'];
-/** Layers a LoRA adapts: attention projections, plus feed-forward layers, or every linear and convolution layer. */
-export const FINE_TUNE_TARGETS = ['attention', 'attention+ff', 'all'] as const;
-export type FineTuneTargets = (typeof FINE_TUNE_TARGETS)[number];
+/** Layers a LoRA adapts (the engine's target sets). */
+export const FINE_TUNE_TARGETS = LORA_TARGETS;
+export type FineTuneTargets = LoraTargets;
 
 const finite = { allowNaN: false, allowInfinity: false } as const;
 
@@ -97,10 +98,11 @@ export class FineTuneHyperparametersDto {
 
   @ApiPropertyOptional({
     enum: FINE_TUNE_TARGETS,
-    example: 'attention',
+    example: 'blocks',
     description:
-      'Layers the LoRA adapts: `attention` (the attention projections), `attention+ff` (plus the feed-forward layers) or `all` ' +
-      '(plus every convolution: ResNet conv1/conv2/shortcut, proj_in/proj_out, down/up samplers, conv_in/conv_out). The trainer’s default when omitted.',
+      'Layers the LoRA adapts: `attention` (the attention projections), `attention+ff` (plus the feed-forward layers), `blocks` ' +
+      '(every linear and convolution layer of the down, mid and up blocks: ResNet conv1/conv2/shortcut, proj_in/proj_out, down/up samplers; ' +
+      'the default) or `all` (`blocks` plus conv_in/conv_out).',
   })
   @IsOptional()
   @IsIn(FINE_TUNE_TARGETS, { message: `targets must be one of: ${FINE_TUNE_TARGETS.join(', ')}` })

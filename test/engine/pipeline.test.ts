@@ -7,7 +7,9 @@ import { spawnSync } from 'child_process';
 import sharp from 'sharp';
 import { createRandomModel } from '../../src/engine/models/random-model';
 import { createPipeline } from '../../src/engine/pipeline/pipeline.factory';
-import { GenerationRequest } from '../../src/engine/pipeline/text-to-image.pipeline';
+import { GenerationRequest, TextToImagePipeline } from '../../src/engine/pipeline/text-to-image.pipeline';
+import { OrtUNetDenoiser } from '../../src/engine/pipeline/onnx-executors';
+import { loraModuleShapes, loraTargetModules } from '../../src/engine/models/lora-targets';
 import { createLoraAdapter, LoraAdapter, type ModuleShape } from '../../src/engine/lora/lora-adapter';
 import { writeLoraFile } from '../../src/engine/lora/lora-file';
 import { loadDiffusionModel, saveDiffusionModel } from '../../src/engine/models/diffusion-model';
@@ -148,4 +150,29 @@ test('with an exact denoiser, sampling reconstructs the target image (v-predicti
     const [r] = await p.generate([req({ scheduler, steps: 25, guidanceScale: 4 })]);
     assert.ok(relErr(r.images[0], target) < 1e-3, `${scheduler}: relative error ${relErr(r.images[0], target)}`);
   }
+});
+
+test('a batch runs on the smallest denoiser whose LoRA inputs cover its adapters, with the same images', async () => {
+  const full = await createPipeline(model, { intraOpThreads: 1 });
+  const built: number[] = [];
+  const tiered = new TextToImagePipeline({
+    ...full.parts,
+    createDenoiser: async (modules) => {
+      built.push(modules.length);
+      return OrtUNetDenoiser.create(model, modules, { intraOpThreads: 1 });
+    },
+  });
+  const attention = loraTargetModules(model.unetConfig, 'attention');
+  const attnAdapter = randomAdapter(loraModuleShapes(model.unetParams, attention), 2, 4);
+  const convAdapter = randomAdapter(full.moduleShapes, 2, 5);
+  assert.ok(full.parts.loraModules.length > attention.length, 'the full session also adapts convolutions');
+  const base = (await tiered.generate([req()]))[0].images[0];
+  assert.deepEqual(built, [0], 'no adapter: the session without LoRA inputs');
+  const attn = (await tiered.generate([req({ adapters: [{ adapter: attnAdapter, scale: 1 }] })]))[0].images[0];
+  assert.deepEqual(built, [0, attention.length], 'attention-only adapter: the attention session');
+  const mixed = await tiered.generate([req({ adapters: [{ adapter: convAdapter, scale: 1 }] }), req(), req({ adapters: [{ adapter: attnAdapter, scale: 1 }] })]);
+  assert.deepEqual(built, [0, attention.length], 'a convolution adapter runs on the full session, built once up front');
+  assert.deepEqual(mixed[1].images[0], base, 'same image on the full session as without LoRA inputs');
+  assert.deepEqual(mixed[2].images[0], attn, 'same image on the full session as on the attention session');
+  await tiered.release();
 });

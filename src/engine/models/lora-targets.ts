@@ -5,20 +5,25 @@
  *
  * - `attention`: the attention projections (to_q, to_k, to_v, to_out.0 of attn1 and attn2);
  * - `attention+ff`: those and the transformer feed-forward layers (ff.net.0.proj, ff.net.2);
- * - `all`: every linear and convolution layer except the timestep-embedding MLP: ResNet conv1,
- *   conv2, conv_shortcut and time_emb_proj, proj_in/proj_out, down/upsamplers, conv_in/conv_out.
+ * - `blocks`: every linear and convolution layer inside the down, mid and up blocks: ResNet conv1,
+ *   conv2, conv_shortcut and time_emb_proj, proj_in/proj_out, down/upsamplers and the attention
+ *   and feed-forward layers (the default: it reaches full resolution without touching the layers
+ *   that read and write pixels directly);
+ * - `all`: `blocks` plus conv_in and conv_out. A LoRA on conv_out writes the prediction itself and
+ *   leaves isolated dark and bright pixels on OpenMoji brand adapters (README, Quality).
  */
 import { moduleShapeOfWeight, type ModuleShape } from '../lora/lora-adapter';
 import { attentionProjectionModules } from './unet-2d-condition.model';
 import type { UNetConfig } from './unet-config';
 import { unetParamShapes } from './unet-params';
 
-export const LORA_TARGETS = ['attention', 'attention+ff', 'all'] as const;
+export const LORA_TARGETS = ['attention', 'attention+ff', 'blocks', 'all'] as const;
 export type LoraTargets = (typeof LORA_TARGETS)[number];
 
 const FEED_FORWARD = /\.ff\.net\.(0\.proj|2)$/;
 /** The timestep MLP is shared by every block: adapting it shifts how the model reads noise levels. */
 const EXCLUDED_FROM_ALL = /^time_embedding\./;
+const PIXEL_LAYERS = /^conv_(in|out)$/;
 
 /** Module names (without `unet.`) for a target set, in forward order. */
 export function loraTargetModules(cfg: UNetConfig, targets: LoraTargets): string[] {
@@ -26,6 +31,7 @@ export function loraTargetModules(cfg: UNetConfig, targets: LoraTargets): string
   const weights = [...unetParamShapes(cfg)].filter(([name, shape]) => name.endsWith('.weight') && (shape.length === 2 || shape.length === 4));
   const modules = weights.map(([name]) => name.slice(0, -'.weight'.length)).filter((m) => !EXCLUDED_FROM_ALL.test(m));
   if (targets === 'all') return modules;
+  if (targets === 'blocks') return modules.filter((m) => !PIXEL_LAYERS.test(m));
   if (targets === 'attention+ff') {
     const attention = new Set(attentionProjectionModules(cfg));
     return modules.filter((m) => attention.has(m) || FEED_FORWARD.test(m));

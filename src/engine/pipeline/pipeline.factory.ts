@@ -7,7 +7,7 @@ export type InferenceEngine = 'onnxruntime' | 'tfjs';
 
 export interface PipelineOptions extends OrtOptions {
   engine?: InferenceEngine;
-  /** LoRA-capable modules; defaults to the UNet's attention projections. */
+  /** LoRA-capable modules; defaults to every adaptable layer (models/lora-targets.ts). */
   loraModules?: string[];
 }
 
@@ -19,5 +19,6 @@ export async function createPipeline(model: string | DiffusionModel, opts: Pipel
     return new TextToImagePipeline({ model: m, textEncoder: await TfjsTextEncoder.create(m), denoiser: await TfjsUNetDenoiser.create(m), loraModules });
   }
   const [textEncoder, denoiser] = [await OrtTextEncoder.create(m, opts), await OrtUNetDenoiser.create(m, loraModules, opts)];
-  return new TextToImagePipeline({ model: m, textEncoder, denoiser, loraModules });
+  const createDenoiser = (modules: string[]) => OrtUNetDenoiser.create(m, modules, opts);
+  return new TextToImagePipeline({ model: m, textEncoder, denoiser, loraModules, createDenoiser });
 }

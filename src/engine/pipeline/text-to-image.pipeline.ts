@@ -1,7 +1,7 @@
 import { DiffusionModel, sampleShape, tokenizeCaptions } from '../models/diffusion-model';
 import { pixelShuffle } from '../models/pixel-shuffle';
 import { createScheduler, Random } from '../schedulers';
-import { adaptableModules, loraModuleShapes } from '../models/lora-targets';
+import { adaptableModules, loraModuleShapes, loraTargetModules } from '../models/lora-targets';
 import type { ModuleShape } from '../lora/lora-adapter';
 import { AdapterUse, packLoraBatch } from '../lora/lora-batch.packer';
 import { Denoiser, TextEncoder, LoraFeeds } from './denoiser';
@@ -33,6 +33,18 @@ export interface PipelineParts {
   denoiser: Denoiser;
   /** Modules whose LoRA factors the denoiser takes as inputs (empty: adapters unsupported). */
   loraModules: string[];
+  /**
+   * Builds a denoiser with LoRA inputs for fewer modules. Every LoRA input costs time even when its
+   * factors are zero (the full set about halves base-model throughput), so a batch runs on the
+   * smallest of: no LoRA inputs, the attention projections, every module, that covers its adapters.
+   */
+  createDenoiser?: (loraModules: string[]) => Promise<Denoiser>;
+}
+
+interface DenoiserTier {
+  modules: string[];
+  covers: Set<string>;
+  denoiser: Promise<Denoiser> | null;
 }
 
 /**
@@ -43,8 +55,23 @@ export interface PipelineParts {
 export class TextToImagePipeline {
   readonly moduleShapes: Map<string, ModuleShape>;
 
+  private readonly tiers: DenoiserTier[];
+
   constructor(readonly parts: PipelineParts) {
     this.moduleShapes = loraModuleShapes(parts.model.unetParams, parts.loraModules);
+    const full: DenoiserTier = { modules: parts.loraModules, covers: new Set(parts.loraModules), denoiser: Promise.resolve(parts.denoiser) };
+    const attention = loraTargetModules(parts.model.unetConfig, 'attention').filter((m) => full.covers.has(m));
+    const lighter = parts.createDenoiser ? [[], attention].filter((mods) => mods.length < parts.loraModules.length) : [];
+    this.tiers = [...lighter.map((modules) => ({ modules, covers: new Set(modules), denoiser: null })), full];
+  }
+
+  /** The smallest denoiser whose LoRA inputs cover every adapter of the batch. */
+  private tierFor(perRow: AdapterUse[][]): DenoiserTier {
+    const used = new Set<string>();
+    for (const row of perRow) for (const use of row) for (const m of use.adapter.layers.keys()) used.add(m);
+    const tier = this.tiers.find((t) => [...used].every((m) => t.covers.has(m))) ?? this.tiers[this.tiers.length - 1];
+    tier.denoiser ??= this.parts.createDenoiser!(tier.modules);
+    return tier;
   }
 
   get imageSize(): number {
@@ -80,7 +107,7 @@ export class TextToImagePipeline {
   }
 
   private async generateGroup(requests: GenerationRequest[]): Promise<GenerationResult[]> {
-    const { model, denoiser } = this.parts;
+    const { model } = this.parts;
     const [c, h, w] = sampleShape(model);
     const sampleLen = c * h * w;
     const rows: { req: GenerationRequest; reqIndex: number }[] = [];
@@ -106,7 +133,10 @@ export class TextToImagePipeline {
       row += req.numImages;
     });
 
-    const lora = this.packAdapters(rows.map((r) => r.req.adapters ?? []), anyGuided);
+    const perRow = rows.map((r) => r.req.adapters ?? []);
+    const tier = this.tierFor(perRow);
+    const denoiser = await tier.denoiser!;
+    const lora = this.packAdapters(tier.modules, perRow, anyGuided);
     const scheduler = createScheduler(requests[0].scheduler, model.schedulerConfig);
     scheduler.setTimesteps(requests[0].steps);
     // Stochastic samplers draw each request's step noise from its own seed, so batching never changes a result.
@@ -147,8 +177,7 @@ export class TextToImagePipeline {
     return results;
   }
 
-  private packAdapters(perRow: AdapterUse[][], duplicateForGuidance: boolean): LoraFeeds | null {
-    const modules = this.parts.loraModules;
+  private packAdapters(modules: string[], perRow: AdapterUse[][], duplicateForGuidance: boolean): LoraFeeds | null {
     if (modules.length === 0) {
       if (perRow.some((a) => a.length > 0)) throw new Error('this pipeline was built without LoRA inputs');
       return null;
@@ -158,6 +187,7 @@ export class TextToImagePipeline {
   }
 
   async release(): Promise<void> {
+    for (const t of this.tiers.slice(0, -1)) if (t.denoiser) await (await t.denoiser).release();
     await this.parts.denoiser.release();
     await this.parts.textEncoder.release();
   }
