@@ -996,13 +996,18 @@ export interface components {
              */
             margin: number;
             /**
+             * @description Train only at timesteps below this share of the noise schedule, in (0, 1] (1 = all).
+             * @example 1
+             */
+            maxTimestepFraction: number;
+            /**
              * @description DRO: classifier-free guidance of the policy trajectories (1 = none, as published).
              * @example 1
              */
             policyGuidance: number;
             /**
              * @description DRO: refresh the sampling policy from the trained weights every this many steps.
-             * @example 16
+             * @example 1
              */
             policyRefreshSteps: number;
             /**
@@ -1018,16 +1023,21 @@ export interface components {
             /** @example 0 */
             seed: number;
             /**
+             * @description DRO: weight of the SFT anchor added to the hinge (0 = the published loss).
+             * @example 1
+             */
+            sftWeight: number;
+            /**
              * @description Optimiser steps.
              * @example 300
              */
             steps: number;
             /**
-             * @description Layers the LoRA adapts: `attention` (the attention projections), `attention+ff` (plus the feed-forward layers) or `all` (plus every convolution: ResNet conv1/conv2/shortcut, proj_in/proj_out, down/up samplers, conv_in/conv_out). The trainer’s default when omitted.
-             * @example attention
+             * @description Layers the LoRA adapts: `attention` (the attention projections), `attention+ff` (plus the feed-forward layers), `blocks` (every linear and convolution layer of the down, mid and up blocks: ResNet conv1/conv2/shortcut, proj_in/proj_out, down/up samplers; the default) or `all` (`blocks` plus conv_in/conv_out).
+             * @example blocks
              * @enum {string}
              */
-            targets?: "attention" | "attention+ff" | "all";
+            targets?: "attention" | "attention+ff" | "blocks" | "all";
         };
         FineTuneHyperparametersInputDto: {
             /**
@@ -1081,13 +1091,18 @@ export interface components {
              */
             margin?: number;
             /**
+             * @description Train only at timesteps below this share of the noise schedule, in (0, 1] (1 = all).
+             * @example 1
+             */
+            maxTimestepFraction?: number;
+            /**
              * @description DRO: classifier-free guidance of the policy trajectories (1 = none, as published).
              * @example 1
              */
             policyGuidance?: number;
             /**
              * @description DRO: refresh the sampling policy from the trained weights every this many steps.
-             * @example 16
+             * @example 1
              */
             policyRefreshSteps?: number;
             /**
@@ -1103,16 +1118,21 @@ export interface components {
             /** @example 0 */
             seed?: number;
             /**
+             * @description DRO: weight of the SFT anchor added to the hinge (0 = the published loss).
+             * @example 1
+             */
+            sftWeight?: number;
+            /**
              * @description Optimiser steps.
              * @example 300
              */
             steps?: number;
             /**
-             * @description Layers the LoRA adapts: `attention` (the attention projections), `attention+ff` (plus the feed-forward layers) or `all` (plus every convolution: ResNet conv1/conv2/shortcut, proj_in/proj_out, down/up samplers, conv_in/conv_out). The trainer’s default when omitted.
-             * @example attention
+             * @description Layers the LoRA adapts: `attention` (the attention projections), `attention+ff` (plus the feed-forward layers), `blocks` (every linear and convolution layer of the down, mid and up blocks: ResNet conv1/conv2/shortcut, proj_in/proj_out, down/up samplers; the default) or `all` (`blocks` plus conv_in/conv_out).
+             * @example blocks
              * @enum {string}
              */
-            targets?: "attention" | "attention+ff" | "all";
+            targets?: "attention" | "attention+ff" | "blocks" | "all";
         };
         FineTuneListDto: {
             data: components["schemas"]["FineTuneDto"][];

@@ -91,6 +91,15 @@ export class FineTuneHyperparametersDto {
   @Max(20)
   policyGuidance: number;
 
+  @ApiProperty({ example: D.sftWeight, minimum: 0, maximum: 100, description: 'DRO: weight of the SFT anchor added to the hinge (0 = the published loss).' })
+  @IsNumber(finite)
+  @Max(100)
+  sftWeight: number;
+
+  @ApiProperty({ example: D.maxTimestepFraction, description: 'Train only at timesteps below this share of the noise schedule, in (0, 1] (1 = all).' })
+  @IsNumber(finite)
+  maxTimestepFraction: number;
+
   @ApiProperty({ example: D.seed, minimum: 0, maximum: 2147483647 })
   @IsInt()
   @Max(2147483647)
@@ -98,7 +107,7 @@ export class FineTuneHyperparametersDto {
 
   @ApiPropertyOptional({
     enum: FINE_TUNE_TARGETS,
-    example: 'blocks',
+    example: D.targets,
     description:
       'Layers the LoRA adapts: `attention` (the attention projections), `attention+ff` (plus the feed-forward layers), `blocks` ' +
       '(every linear and convolution layer of the down, mid and up blocks: ResNet conv1/conv2/shortcut, proj_in/proj_out, down/up samplers; ' +

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
-import { DEFAULT_FINE_TUNE_HYPERPARAMETERS } from '../../src/engine/dro/fine-tune.trainer';
+import { DEFAULT_FINE_TUNE_HYPERPARAMETERS, DEFAULT_RECOMMENDED_SCALE } from '../../src/engine/dro/fine-tune.trainer';
 import { fineTuneCheckpointDir } from '../../src/fine-tunes/fine-tune.job';
 import { binaryParser } from '../support/binary-parser';
 import { png } from '../support/images';
@@ -77,7 +77,7 @@ describe('fine-tunes', () => {
       [{ datasetId, method: 'dro', baseModel: 'missing-model' }, /baseModel "missing-model" is not installed/],
       [{ datasetId, method: 'dro', initAdapterId: 'abc' }, /initAdapterId must be a UUID/],
       [{ datasetId: smallDatasetId, method: 'dro' }, /datasetId: the dataset has 2 usable image\(s\); a fine-tune needs at least 4/],
-      [{ datasetId, method: 'dro', hyperparameters: { targets: 'convs' } }, /hyperparameters\.targets must be one of: attention, attention\+ff, all/],
+      [{ datasetId, method: 'dro', hyperparameters: { targets: 'convs' } }, /hyperparameters\.targets must be one of: attention, attention\+ff, blocks, all/],
       [{ datasetId, method: 'dro', hyperparameters: { targets: 1 } }, /hyperparameters\.targets must be one of/],
       [{ datasetId, method: 'dro', stylePhrase: '' }, /stylePhrase must not be empty/],
       [{ datasetId, method: 'dro', stylePhrase: '   ' }, /stylePhrase must not be empty/],
@@ -208,15 +208,15 @@ describe('fine-tunes', () => {
       assert.deepEqual([adapter.source, adapter.fineTuneId, adapter.baseModel, adapter.rank, adapter.format], ['fine-tune', jobId, 'emoji-base', 8, 'peft']);
       assert.match(adapter.name, /^Mood board \(dro /);
       assert.equal(adapter.metadata.fine_tune_id, jobId);
-      assert.deepEqual([adapter.stylePhrase, adapter.recommendedScale], ['mood board style', 1]);
-      assert.deepEqual([adapter.metadata.style_phrase, adapter.metadata.recommended_scale], ['mood board style', '1']);
+      assert.deepEqual([adapter.stylePhrase, adapter.recommendedScale], ['mood board style', DEFAULT_RECOMMENDED_SCALE]);
+      assert.deepEqual([adapter.metadata.style_phrase, adapter.metadata.recommended_scale], ['mood board style', String(DEFAULT_RECOMMENDED_SCALE)]);
 
       // The validation preview: prompts the dataset does not use, with the phrase, without | with the adapter.
       assert.equal(job.stylePhrase, 'mood board style');
       const { preview } = job;
       assert.deepEqual([preview.status, preview.url, preview.error, preview.fidelity], ['available', `/v1/fine-tunes/${jobId}/preview`, null, null]);
       assert.deepEqual(preview.prompts, ['sun, mood board style', 'smiling face, mood board style', 'pizza, mood board style', 'tree, mood board style']);
-      assert.deepEqual([preview.seeds, preview.scale, preview.steps, preview.guidanceScale], [[1, 2], 1, 20, 4]);
+      assert.deepEqual([preview.seeds, preview.scale, preview.steps, preview.guidanceScale], [[1, 2], DEFAULT_RECOMMENDED_SCALE, 20, 4]);
       for (const side of ['base', 'adapter']) assert.ok(preview.conceptTop5[side] >= 0 && preview.conceptTop5[side] <= 1, `conceptTop5.${side}: ${preview.conceptTop5[side]}`);
       const png = await t.http().get(preview.url).set(...bearer(key)).buffer(true).parse(binaryParser);
       assert.equal(png.status, 200);
@@ -318,7 +318,7 @@ describe('fine-tunes', () => {
         const done = await get(job.id);
         assert.deepEqual([done.preview.status, done.preview.url, done.preview.error], ['unavailable', null, 'disk full']);
         const adapter = (await t.http().get(`/v1/adapters/${done.adapterId}`).set(...bearer(key))).body;
-        assert.deepEqual([adapter.fineTuneId, adapter.stylePhrase, adapter.recommendedScale], [job.id, 'acme style', 1]);
+        assert.deepEqual([adapter.fineTuneId, adapter.stylePhrase, adapter.recommendedScale], [job.id, 'acme style', DEFAULT_RECOMMENDED_SCALE]);
         const missing = await t.http().get(`/v1/fine-tunes/${job.id}/preview`).set(...bearer(key));
         assert.equal(missing.status, 404);
         assert.match(missing.body.message, /has no preview$/);

@@ -99,6 +99,8 @@ describe('the style loop end to end: upload, DRO fine-tune in the embedded worke
         const results = await Promise.all([0, 1].map((k) => api.POST('/v1/generations', { body: { prompt: 'sun', seed: count * 2 + k, numImages: 2 } })));
         for (const r of results) assert.equal(r.response.status, 201, `${JSON.stringify(r.error)}\nserver output:\n${server.output().slice(-4000)}`);
         count += 2;
+        // Paced under the per-key generation limit (60 a minute) however fast the base model runs.
+        await new Promise((resolve) => setTimeout(resolve, 2500));
       }
       return count;
     })();
