@@ -8,6 +8,8 @@ import { EmojiScorer } from '../engine/scorer/emoji-scorer';
 import { fineTune, DEFAULT_FINE_TUNE_HYPERPARAMETERS, DEFAULT_RECOMMENDED_SCALE } from '../engine/dro/fine-tune.trainer';
 import { readFineTuneHyperparameters } from './fine-tune-args';
 import { writeLoraFile } from '../engine/lora/lora-file';
+import type { LoraAdapter } from '../engine/lora/lora-adapter';
+import { LORA_TARGETS, type LoraTargets } from '../engine/models/lora-targets';
 import {
   brandDemonstrations,
   casesFor,
@@ -31,7 +33,8 @@ import { readTrainingLog, totalTrainingSteps } from '../engine/training/pretrain
 /**
  * npm run eval -- --json [--base-only] [--model-card] [--model DIR] [--out-dir eval-output] [--base-prompts 64]
  *   [--held-out-prompts 64] [--seeds 4] [--brand-images 48] [--guidance 4] [--sampling-steps 20] [--steps N (fine-tune budget)]
- *   [--methods sft,dro] [--frontier-scales 0.5,1,1.5,2] [--frontier-budgets 1,3 (multiples of the budget)]
+ *   [--methods sft,dro] [--frontier-scales 0.25,0.5,0.75,1,2] [--frontier-budgets 1,3 (multiples of the budget)]
+ *   [--capacity-study attention:8,attention+ff:8,blocks:8,blocks:32,all:8 (SFT per LoRA target set and rank, instead of the comparison)]
  *   [--lr X --margin M … (both methods), --dro-lr X, --sft-steps N … (one method); see fine-tune-args.ts]
  * Base: concept top-5 and style accuracy on training-concept prompts. Full: trains SFT and DRO adapters on
  * OpenMoji brand images and compares base, SFT and DRO on held-out prompts (same seeds and sampler) by brand
@@ -54,6 +57,15 @@ runCli(async () => {
   const frontierBudgets = parseNumberList(args.string('frontier-budgets', '1,3'), 'frontier-budgets');
   if (!frontierBudgets.includes(1)) frontierBudgets.unshift(1);
   const brandImages = args.number('brand-images', 48);
+  // --capacity-study attention:8,blocks:8,all:32 … : SFT per target set and rank instead of the comparison.
+  const capacityStudy = (args.optionalString('capacity-study') ?? '')
+    .split(',')
+    .filter((x) => x.trim() !== '')
+    .map((item) => {
+      const [targets, rank] = item.trim().split(':');
+      if (!(LORA_TARGETS as readonly string[]).includes(targets) || !Number.isInteger(Number(rank ?? 8))) throw new Error(`--capacity-study: "${item}" is not <targets>:<rank> with targets one of ${LORA_TARGETS.join(', ')}`);
+      return { targets: targets as LoraTargets, rank: Number(rank ?? 8) };
+    });
   // Fine-tune hyperparameters: --<flag> for both methods, --sft-<flag> / --dro-<flag> for one.
   const sharedHp = readFineTuneHyperparameters(args);
   const methodHp = { sft: { ...sharedHp, ...readFineTuneHyperparameters(args, 'sft-') }, dro: { ...sharedHp, ...readFineTuneHyperparameters(args, 'dro-') } };
@@ -124,6 +136,30 @@ runCli(async () => {
     const memoRefs = memoCases.map((c) => demos[sets.brand.indexOf(c.concept)].image);
     const memoBase = await judge(memoCases, await generateCases(pipeline, memoCases, null, sampling), memoRefs);
 
+    if (capacityStudy.length > 0) {
+      // Which layers must an adapter reach to redraw the brand? SFT per target set and rank, same budget.
+      const rows = [];
+      for (const { targets, rank } of capacityStudy) {
+        log(`capacity study: SFT, targets ${targets}, rank ${rank}`);
+        const tuned = await fineTune({ model, demonstrations: demos, method: 'sft', hyperparameters: { ...methodHp.sft, targets, rank, alpha: rank }, intraOpThreads });
+        const memo = await judge(memoCases, await generateCases(pipeline, memoCases, tuned.adapter, sampling, 1), memoRefs);
+        const held = await judge(cases, await generateCases(pipeline, cases, tuned.adapter, sampling, 1), refs);
+        await writeGrid(path.join(outDir, `capacity-${targets}-r${rank}-memorization.png`), memo.images.filter((_, i) => memoCases[i].seed === seeds[0]), size, 8);
+        rows.push({
+          targets,
+          rank,
+          trainableParameters: trainableParameters(tuned.adapter),
+          stepsPerSecond: +tuned.metrics.stepsPerSecond.toFixed(3),
+          memorizationFidelity: memo.summary.fidelity,
+          memorizationShareAboveBase: pairedWinRate(fidelities(memo), fidelities(memoBase), memoCases).rate,
+          heldOutFidelity: held.summary.fidelity,
+          heldOutConceptTop5: held.summary.conceptTop5,
+        });
+      }
+      result.capacity = { steps: methodHp.sft.steps ?? DEFAULT_FINE_TUNE_HYPERPARAMETERS.steps, baseMemorizationFidelity: memoBase.summary.fidelity, baseHeldOutFidelity: heldBase.summary.fidelity, baseHeldOutConceptTop5: heldBase.summary.conceptTop5, rows };
+      methods.length = 0;
+    }
+
     const out: Record<string, Record<string, unknown>> = {};
     const main: Record<string, Judged> = {};
     const frontier: Record<string, FrontierPoint[]> = {};
@@ -184,7 +220,9 @@ runCli(async () => {
       out[method].styleWinRateVsBase = styleWinRate(m.scores, heldBase.scores, target);
       out[method].bestOperatingPoint = bestOperatingPoint(frontier[method], conceptFloor);
     }
-    if (main.dro && main.sft) {
+    if (methods.length === 0) {
+      // Capacity study only.
+    } else if (main.dro && main.sft) {
       out.dro.fidelityWinRateVsSft = pairedWinRate(fidelities(main.dro), fidelities(main.sft), cases);
       out.dro.styleWinRateVsSft = styleWinRate(main.dro.scores, main.sft.scores, target);
     }
@@ -225,6 +263,13 @@ runCli(async () => {
 
 function brandSummaryOf(j: { summary: BrandSummary }): Record<string, unknown> {
   return { ...j.summary };
+}
+
+/** LoRA parameters: rank · (in + out) per layer. */
+function trainableParameters(adapter: LoraAdapter): number {
+  let n = 0;
+  for (const l of adapter.layers.values()) n += l.rank * (l.inFeatures + l.outFeatures);
+  return n;
 }
 
 function fidelities(j: { fid: { fidelity: number }[] }): number[] {
