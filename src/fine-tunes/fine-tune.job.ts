@@ -18,7 +18,6 @@ import { ClaimedFineTune, FineTuneQueue } from '../queue/fine-tune-queue.port';
 import { StoragePort } from '../storage/storage.port';
 import { WebhookEvent } from '../webhooks/webhook-delivery.entity';
 import { WebhookEventsService } from '../webhooks/webhook-events.service';
-import { MAX_ADAPTER_SCALE } from '../generations/generations.dto';
 import { FineTuneEntity, FineTunePreviewInfo } from './fine-tune.entity';
 import { PREVIEW_SAMPLING, renderPreview } from './fine-tune-preview';
 import { FineTunesRepository } from './fine-tunes.repository';
@@ -52,16 +51,6 @@ function adapterStorageKey(job: Pick<FineTuneEntity, 'id' | 'tenantId'>): string
 /** The job's preview grid, likewise one per job. */
 function previewStorageKey(job: Pick<FineTuneEntity, 'id' | 'tenantId'>): string {
   return `tenants/${job.tenantId}/fine-tunes/${job.id}/preview.png`;
-}
-
-/**
- * The scale the adapter should be applied at: the trainer's recommendation when it makes one, else a
- * `recommendedScale` hyperparameter, else 1.
- */
-function recommendedScaleOf(job: FineTuneEntity, result: FineTuneResult): number {
-  const candidates = [result.recommendedScale, job.hyperparameters.recommendedScale];
-  const found = candidates.find((v): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0 && v <= MAX_ADAPTER_SCALE);
-  return found ?? 1;
 }
 
 function finiteOrNull(value: number): number | null {
@@ -148,7 +137,7 @@ export class FineTuneJobProcessor {
       // A cancel request wins even over a run that just finished; a shutdown only interrupts an unfinished one.
       if (reason === 'cancel') return await this.endInterrupted(job, workerId, 'cancel', result.steps);
       if (result.canceled) return await this.endInterrupted(job, workerId, 'stop', result.steps);
-      const recommendedScale = recommendedScaleOf(job, result);
+      const { recommendedScale } = result;
       const adapterId = await this.registerAdapter(job, result, recommendedScale);
       const preview = await this.storePreview(job, result, recommendedScale);
       const metrics = { ...progress.latest(), resumedFromStep, finalLoss: finiteOrNull(result.metrics.finalLoss), meanLossLast10: finiteOrNull(result.metrics.meanLossLast10), seconds: result.seconds };

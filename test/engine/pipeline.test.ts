@@ -14,18 +14,10 @@ import { createLoraAdapter, LoraAdapter, type ModuleShape } from '../../src/engi
 import { writeLoraFile } from '../../src/engine/lora/lora-file';
 import { loadDiffusionModel, saveDiffusionModel } from '../../src/engine/models/diffusion-model';
 import { Random } from '../../src/engine/schedulers';
+import { relErr } from '../support/numerics';
 
 const model = createRandomModel({ seed: 3 });
 
-function relErr(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-}
 
 function req(over: Partial<GenerationRequest> = {}): GenerationRequest {
   return { prompt: 'red heart noto style', seed: 5, steps: 4, guidanceScale: 3, scheduler: 'dpmpp-2m', numImages: 1, ...over };

@@ -17,20 +17,12 @@ import { augmentImage, DEFAULT_SCORER_AUGMENT, resizeBilinear } from '../../src/
 import { splitScorerImages } from '../../src/engine/scorer/scorer-data';
 import { corruptImage, CORRUPTION_KINDS } from '../../src/engine/scorer/image-corruptions';
 import { evaluationSets } from '../../src/engine/eval/style-evaluation';
+import { relErr } from '../support/numerics';
 
 tf.setBackend('cpu');
 
 const SCORER_DIR = path.resolve('models', 'emoji-scorer');
 
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-}
 
 function tfParams(params: ParamMap): Map<string, tf.Tensor> {
   return new Map([...params].map(([k, v]) => [k, tf.tensor(v.data, v.shape)]));

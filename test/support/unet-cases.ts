@@ -11,15 +11,7 @@ import { unetForward } from '../../src/engine/models/unet-2d-condition.model';
 import { initParams, ParamMap } from '../../src/engine/models/param-init';
 import { Random } from '../../src/engine/schedulers/random';
 
-export function relErr(a: Float32Array | number[], b: Float32Array | number[]): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-}
+export { relErr } from './numerics';
 
 export function tfParams(params: ParamMap): Map<string, tf.Tensor> {
   const m = new Map<string, tf.Tensor>();
