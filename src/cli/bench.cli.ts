@@ -1,13 +1,7 @@
 import * as os from 'os';
 import { CliArgs, runCli } from './cli-args';
-import { createPipeline } from '../engine/pipeline/pipeline.factory';
-import { GenerationRequest, TextToImagePipeline } from '../engine/pipeline/text-to-image.pipeline';
-import { DiffusionModel, loadDiffusionModel, sampleShape } from '../engine/models/diffusion-model';
-import { createRandomModel } from '../engine/models/random-model';
-import { resolveDefaultModelDir } from '../engine/models/default-model';
-import { createLoraAdapter, LoraAdapter } from '../engine/lora/lora-adapter';
-import { Random } from '../engine/schedulers';
-import { measureTrainingThroughput } from '../engine/training/training-benchmark';
+import { createPipeline, GenerationRequest, TextToImagePipeline, DiffusionModel, loadDiffusionModel, sampleShape, createRandomModel, resolveDefaultModelDir, createLoraAdapter, LoraAdapter, Random } from '../engine';
+import { measureTrainingThroughput } from '../lab/benchmarks/training-benchmark';
 
 /**
  * npm run bench -- [--json] [--model DIR|random] [--threads N] [--repeats 3]

@@ -1,15 +1,8 @@
 import * as path from 'path';
 import * as fsp from 'fs/promises';
 import { CliArgs, runCli } from './cli-args';
-import { createPipeline } from '../engine/pipeline/pipeline.factory';
-import { loadDiffusionModel } from '../engine/models/diffusion-model';
-import { resolveDefaultModelDir } from '../engine/models/default-model';
-import { EmojiScorer } from '../engine/scorer/emoji-scorer';
-import { fineTune, DEFAULT_FINE_TUNE_HYPERPARAMETERS, DEFAULT_RECOMMENDED_SCALE } from '../engine/dro/fine-tune.trainer';
+import { createPipeline, loadDiffusionModel, resolveDefaultModelDir, EmojiScorer, fineTune, DEFAULT_FINE_TUNE_HYPERPARAMETERS, DEFAULT_RECOMMENDED_SCALE, writeLoraFile, type LoraAdapter, LORA_TARGETS, type LoraTargets, ProgressBar } from '../engine';
 import { readFineTuneHyperparameters } from './fine-tune-args';
-import { writeLoraFile } from '../engine/lora/lora-file';
-import type { LoraAdapter } from '../engine/lora/lora-adapter';
-import { LORA_TARGETS, type LoraTargets } from '../engine/models/lora-targets';
 import {
   brandDemonstrations,
   casesFor,
@@ -22,13 +15,12 @@ import {
   styleWinRate,
   summarize,
   writeGrid,
-} from '../engine/eval/style-evaluation';
-import { BrandFidelity } from '../engine/eval/brand-fidelity';
-import { bestOperatingPoint, FrontierPoint, pairedWinRate, parseNumberList, summarizeBrand, BrandSummary } from '../engine/eval/brand-evaluation';
-import { loadEmojiImage } from '../engine/data';
-import { ProgressBar } from '../engine/training/progress-reporter';
-import { writeEmojiBaseModelCard } from '../engine/training/emoji-base.model-card';
-import { readTrainingLog, totalTrainingSteps } from '../engine/training/pretrain.trainer';
+} from '../lab/evaluation/style-evaluation';
+import { BrandFidelity } from '../lab/evaluation/brand-fidelity';
+import { bestOperatingPoint, FrontierPoint, pairedWinRate, parseNumberList, summarizeBrand, BrandSummary } from '../lab/evaluation/brand-evaluation';
+import { loadEmojiImage } from '../lab/emoji-data';
+import { writeEmojiBaseModelCard } from '../lab/pretraining/emoji-base.model-card';
+import { readTrainingLog, totalTrainingSteps } from '../lab/pretraining/pretrain.trainer';
 
 /**
  * npm run eval -- --json [--base-only] [--model-card] [--model DIR] [--out-dir eval-output] [--base-prompts 64]

@@ -1,6 +1,5 @@
 import { CliArgs } from './cli-args';
-import { FineTuneHyperparameters } from '../engine/dro/fine-tune.trainer';
-import { LORA_TARGETS, type LoraTargets } from '../engine/models/lora-targets';
+import { FineTuneHyperparameters, LORA_TARGETS, type LoraTargets } from '../engine';
 
 const FLAGS = [
   ['steps', 'steps'],

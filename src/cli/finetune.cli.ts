@@ -1,14 +1,7 @@
 import * as path from 'path';
 import { CliArgs, runCli } from './cli-args';
-import { loadDiffusionModel } from '../engine/models/diffusion-model';
-import { resolveDefaultModelDir } from '../engine/models/default-model';
-import { readCaptionedImageFolder } from '../engine/data/captioned-image-folder.reader';
-import { fineTune, FineTuneMethod } from '../engine/dro/fine-tune.trainer';
+import { loadDiffusionModel, resolveDefaultModelDir, readCaptionedImageFolder, fineTune, FineTuneMethod, readLoraFile, writeLoraFile, adaptableModules, loraModuleShapes, CheckpointStore, ProgressBar } from '../engine';
 import { readFineTuneHyperparameters } from './fine-tune-args';
-import { readLoraFile, writeLoraFile } from '../engine/lora/lora-file';
-import { adaptableModules, loraModuleShapes } from '../engine/models/lora-targets';
-import { CheckpointStore } from '../engine/training/checkpoint.store';
-import { ProgressBar } from '../engine/training/progress-reporter';
 
 /**
  * npm run finetune -- --images <dir of images with .txt captions> --method dro|sft --out adapter.safetensors

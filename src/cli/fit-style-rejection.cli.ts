@@ -1,14 +1,11 @@
 import * as fsp from 'fs/promises';
 import * as path from 'path';
 import { CliArgs, runCli } from './cli-args';
-import { writeFileAtomic } from '../engine/io/atomic-write';
-import { readSafetensorsFile, writeSafetensorsFile } from '../engine/io/safetensors';
-import { EmojiScorer, parseScorerFileConfig } from '../engine/scorer/emoji-scorer';
-import { loadScorerDataset } from '../engine/scorer/scorer-data';
-import { scorerModelCard, ScorerCardReport } from '../engine/scorer/scorer-model-card';
-import { scorerParamCount } from '../engine/scorer/scorer.model';
-import { fitRejectionHead, REJECT_CLASS, rejectionMetrics } from '../engine/scorer/style-rejection';
-import { evaluationSets } from '../engine/eval/style-evaluation';
+import { writeFileAtomic, readSafetensorsFile, writeSafetensorsFile, EmojiScorer, parseScorerFileConfig, scorerParamCount } from '../engine';
+import { loadScorerDataset } from '../lab/scorer/scorer-data';
+import { scorerModelCard, ScorerCardReport } from '../lab/scorer/scorer-model-card';
+import { fitRejectionHead, REJECT_CLASS, rejectionMetrics } from '../lab/scorer/style-rejection';
+import { evaluationSets } from '../lab/evaluation/style-evaluation';
 
 /**
  * node dist/src/cli/fit-style-rejection.cli.js [--scorer models/emoji-scorer] [--steps 300] [--seed 0]

@@ -1,11 +1,7 @@
 import * as fsp from 'fs/promises';
 import * as path from 'path';
 import { CliArgs, runCli } from './cli-args';
-import { createPipeline, InferenceEngine } from '../engine/pipeline/pipeline.factory';
-import { SamplerName } from '../engine/pipeline/text-to-image.pipeline';
-import { readLoraFile } from '../engine/lora/lora-file';
-import { encodeImagePng } from '../engine/pipeline/image-encoding';
-import { resolveDefaultModelDir } from '../engine/models/default-model';
+import { createPipeline, InferenceEngine, SamplerName, readLoraFile, encodeImagePng, resolveDefaultModelDir } from '../engine';
 
 /**
  * npm run generate -- --prompt "red heart, noto style" --out heart.png

@@ -3,11 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { resolveDefaultModelDir } from '../engine/models/default-model';
-import { loadDiffusionModel } from '../engine/models/diffusion-model';
-import { createLoraAdapter } from '../engine/lora/lora-adapter';
-import { serializeLoraAdapter } from '../engine/lora/lora-file';
-import { Random } from '../engine/schedulers';
+import { resolveDefaultModelDir, loadDiffusionModel, createLoraAdapter, serializeLoraAdapter, Random } from '../engine';
 import { loraModuleShapes } from '../fine-tunes/fine-tune.job';
 import { CliArgs, runCli } from './cli-args';
 

@@ -1,15 +1,12 @@
 import * as os from 'os';
 import * as path from 'path';
 import { CliArgs, runCli } from './cli-args';
-import { BASE_TRAINING_STYLES } from '../engine/data';
-import { captionVocabulary, createEmojiBaseModel, loadEmojiBaseTrainingSet, EMOJI_BASE_TRAINING_STEPS, EMOJI_BASE_TRAINING, DEFAULT_PRETRAIN_LR } from '../engine/training/emoji-base.recipe';
-import { pretrain, readTrainingLog, ScheduleChange } from '../engine/training/pretrain.trainer';
-import { ProgressBar, formatDuration } from '../engine/training/progress-reporter';
-import { loadDiffusionModel } from '../engine/models/diffusion-model';
-import { writeFileAtomic } from '../engine/io/atomic-write';
-import { CheckpointStore } from '../engine/training/checkpoint.store';
+import { BASE_TRAINING_STYLES } from '../lab/emoji-data';
+import { captionVocabulary, createEmojiBaseModel, loadEmojiBaseTrainingSet, EMOJI_BASE_TRAINING_STEPS, EMOJI_BASE_TRAINING, DEFAULT_PRETRAIN_LR } from '../lab/pretraining/emoji-base.recipe';
+import { pretrain, readTrainingLog, ScheduleChange } from '../lab/pretraining/pretrain.trainer';
+import { ProgressBar, formatDuration, loadDiffusionModel, writeFileAtomic, CheckpointStore } from '../engine';
 import * as fsp from 'fs/promises';
-import { DEFAULT_FOCUS_TIMESTEPS } from '../engine/training/focus-sampler';
+import { DEFAULT_FOCUS_TIMESTEPS } from '../lab/pretraining/focus-sampler';
 
 /**
  * npm run pretrain -- [--out models/emoji-base] [--steps 24500] [--batch 64] [--resume]

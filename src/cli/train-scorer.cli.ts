@@ -2,16 +2,12 @@ import * as fsp from 'fs/promises';
 import * as os from 'os';
 import * as path from 'path';
 import { CliArgs, runCli } from './cli-args';
-import { emojiPackageVersions } from '../engine/data';
-import { writeFileAtomic } from '../engine/io/atomic-write';
-import { writeSafetensorsFile } from '../engine/io/safetensors';
-import { ProgressBar, formatDuration } from '../engine/training/progress-reporter';
-import { EmojiScorer } from '../engine/scorer/emoji-scorer';
-import { DEFAULT_SCORER_AUGMENT } from '../engine/scorer/scorer-augment';
-import { loadScorerDataset, splitScorerImages, SCORER_HOLDOUT_FRACTION, SCORER_HOLDOUT_SEED } from '../engine/scorer/scorer-data';
-import { evaluateScorer, ScorerMetrics, scorerFileConfig, trainEmojiScorer } from '../engine/scorer/scorer.trainer';
-import { scorerParamCount } from '../engine/scorer/scorer.model';
-import { scorerModelCard } from '../engine/scorer/scorer-model-card';
+import { emojiPackageVersions } from '../lab/emoji-data';
+import { writeFileAtomic, writeSafetensorsFile, ProgressBar, formatDuration, EmojiScorer, scorerParamCount } from '../engine';
+import { DEFAULT_SCORER_AUGMENT } from '../lab/scorer/scorer-augment';
+import { loadScorerDataset, splitScorerImages, SCORER_HOLDOUT_FRACTION, SCORER_HOLDOUT_SEED } from '../lab/scorer/scorer-data';
+import { evaluateScorer, ScorerMetrics, scorerFileConfig, trainEmojiScorer } from '../lab/scorer/scorer.trainer';
+import { scorerModelCard } from '../lab/scorer/scorer-model-card';
 
 /**
  * node dist/src/cli/train-scorer.cli.js [--out models/emoji-scorer] [--steps 2200] [--finetune-steps 400]

@@ -1,8 +1,8 @@
 import * as path from 'path';
 import { CliArgs, runCli } from './cli-args';
-import { loadDiffusionModel } from '../engine/models/diffusion-model';
-import { EMOJI_BASE_TRAINING, loadEmojiBaseTrainingSet } from '../engine/training/emoji-base.recipe';
-import { writeTrainingPack } from '../engine/training/training-pack';
+import { loadDiffusionModel } from '../engine';
+import { EMOJI_BASE_TRAINING, loadEmojiBaseTrainingSet } from '../lab/pretraining/emoji-base.recipe';
+import { writeTrainingPack } from '../lab/pretraining/training-pack';
 
 /**
  * npm run training-pack -- [--model models/emoji-base] [--out .cache/training-pack] [--variants 32] [--seed 0] [--limit N]

@@ -1,14 +1,6 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { COMMON_EVAL_PROMPTS } from '../engine/data';
-import { DEFAULT_EVAL_SAMPLING } from '../engine/eval/style-evaluation';
-import type { LoraAdapter } from '../engine/lora/lora-adapter';
-import { BUNDLED_MODEL_NAME } from '../engine/models/default-model';
-import type { DiffusionModel } from '../engine/models/diffusion-model';
-import { encodeRgbPng, tileImages } from '../engine/pipeline/image-encoding';
-import { createPipeline } from '../engine/pipeline/pipeline.factory';
-import type { GenerationRequest } from '../engine/pipeline/text-to-image.pipeline';
-import { BUNDLED_SCORER_NAME, EmojiScorer } from '../engine/scorer/emoji-scorer';
+import { COMMON_EVAL_PROMPTS, GENERATION_DEFAULTS, type LoraAdapter, BUNDLED_MODEL_NAME, type DiffusionModel, encodeRgbPng, tileImages, createPipeline, type GenerationRequest, BUNDLED_SCORER_NAME, EmojiScorer } from '../engine';
 import type { FineTunePreviewInfo } from './fine-tune.entity';
 import { normalizeStylePhrase, withStylePhrase } from './style-phrase';
 
@@ -21,7 +13,7 @@ import { normalizeStylePhrase, withStylePhrase } from './style-phrase';
 export const PREVIEW_PROMPTS = 4;
 export const PREVIEW_SEEDS: readonly number[] = [1, 2];
 /** The API's default sampling (POST /v1/generations without steps or guidanceScale). */
-export const PREVIEW_SAMPLING = { steps: DEFAULT_EVAL_SAMPLING.steps, guidanceScale: DEFAULT_EVAL_SAMPLING.guidanceScale, scheduler: 'dpmpp-2m' as const };
+export const PREVIEW_SAMPLING = { steps: GENERATION_DEFAULTS.steps, guidanceScale: GENERATION_DEFAULTS.guidanceScale, scheduler: GENERATION_DEFAULTS.scheduler };
 /** Tiles are enlarged with nearest neighbour to about this many pixels, so small models stay viewable. */
 const TILE_PIXELS = 96;
 

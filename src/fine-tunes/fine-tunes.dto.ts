@@ -1,9 +1,8 @@
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import { IsIn, IsInt, IsNotEmpty, IsNumber, IsObject, IsOptional, IsString, IsUrl, IsUUID, Matches, Max, MaxLength, ValidateNested } from 'class-validator';
-import { DEFAULT_FINE_TUNE_HYPERPARAMETERS as D } from '../engine/dro/fine-tune.trainer';
+import { DEFAULT_FINE_TUNE_HYPERPARAMETERS as D, LORA_TARGETS, type LoraTargets } from '../engine';
 import type { FineTuneMethod, FineTuneStatus } from './fine-tune.entity';
-import { LORA_TARGETS, type LoraTargets } from '../engine/models/lora-targets';
 import { normalizeStylePhrase, STYLE_PHRASE_MAX_LENGTH, WITHOUT_CONTROL_CHARACTERS } from './style-phrase';
 
 export const FINE_TUNE_METHODS: FineTuneMethod[] = ['dro', 'sft'];

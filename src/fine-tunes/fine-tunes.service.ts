@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { AdaptersRepository } from '../adapters/adapters.repository';
 import { DatasetsRepository } from '../datasets/datasets.repository';
 import { MIN_IMAGES_FOR_FINE_TUNE } from '../datasets/training-image';
-import { DEFAULT_FINE_TUNE_HYPERPARAMETERS, FineTuneHyperparameters, validateHyperparameters } from '../engine/dro/fine-tune.trainer';
+import { DEFAULT_FINE_TUNE_HYPERPARAMETERS, FineTuneHyperparameters, validateHyperparameters } from '../engine';
 import { DEFAULT_LIST_LIMIT } from '../http/list-query.dto';
 import { DEFAULT_BASE_MODEL, ModelsService } from '../models/models.service';
 import { QuotasService } from '../limits/quotas.service';

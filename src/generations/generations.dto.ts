@@ -1,3 +1,4 @@
+import { GENERATION_DEFAULTS, type SamplerName } from '../engine';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import {
@@ -16,7 +17,6 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
-import type { SamplerName } from '../engine/pipeline/text-to-image.pipeline';
 
 export const SCHEDULERS: SamplerName[] = ['dpmpp-2m', 'ddim', 'ddpm'];
 export const MAX_SEED = 2 ** 31 - 1;
@@ -30,7 +30,7 @@ export class GenerationAdapterDto {
   @IsUUID('all', { message: 'id must be a UUID' })
   id: string;
 
-  @ApiPropertyOptional({ minimum: -MAX_ADAPTER_SCALE, maximum: MAX_ADAPTER_SCALE, default: 1, example: 0.8, description: 'Strength; 0 is the base model, negative pushes away from the style.' })
+  @ApiPropertyOptional({ minimum: -MAX_ADAPTER_SCALE, maximum: MAX_ADAPTER_SCALE, default: GENERATION_DEFAULTS.scale, example: 0.8, description: 'Strength; 0 is the base model, negative pushes away from the style.' })
   @IsOptional()
   @IsNumber(finite)
   @Min(-MAX_ADAPTER_SCALE)
@@ -67,28 +67,28 @@ export class CreateGenerationDto {
   @Max(MAX_SEED)
   seed?: number;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 50, default: 20, example: 20, description: 'Sampler steps.' })
+  @ApiPropertyOptional({ minimum: 1, maximum: 50, default: GENERATION_DEFAULTS.steps, example: 20, description: 'Sampler steps.' })
   @IsOptional()
   @IsInt()
   @Min(1)
   @Max(50)
   steps?: number;
 
-  @ApiPropertyOptional({ minimum: 0, maximum: 20, default: 4, example: 4, description: 'Classifier-free guidance scale (1: no guidance).' })
+  @ApiPropertyOptional({ minimum: 0, maximum: 20, default: GENERATION_DEFAULTS.guidanceScale, example: 4, description: 'Classifier-free guidance scale (1: no guidance).' })
   @IsOptional()
   @IsNumber(finite)
   @Min(0)
   @Max(20)
   guidanceScale?: number;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 8, default: 1, example: 2 })
+  @ApiPropertyOptional({ minimum: 1, maximum: 8, default: GENERATION_DEFAULTS.numImages, example: 2 })
   @IsOptional()
   @IsInt()
   @Min(1)
   @Max(8)
   numImages?: number;
 
-  @ApiPropertyOptional({ enum: SCHEDULERS, default: 'dpmpp-2m', example: 'dpmpp-2m' })
+  @ApiPropertyOptional({ enum: SCHEDULERS, default: GENERATION_DEFAULTS.scheduler, example: 'dpmpp-2m' })
   @IsOptional()
   @IsIn(SCHEDULERS, { message: `scheduler must be one of: ${SCHEDULERS.join(', ')}` })
   scheduler?: SamplerName;

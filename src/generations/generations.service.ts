@@ -1,3 +1,4 @@
+import { GENERATION_DEFAULTS } from '../engine';
 import { BadRequestException, Injectable, NotFoundException, ServiceUnavailableException, StreamableFile } from '@nestjs/common';
 import { randomInt, randomUUID } from 'node:crypto';
 import sharp from 'sharp';
@@ -13,7 +14,6 @@ import { GenerationBatcher } from './generation-batcher.service';
 import { CreateGenerationDto, GenerationDto, GenerationListDto, MAX_SEED } from './generations.dto';
 import { GenerationsRepository, GenerationWithImages } from './generations.repository';
 
-const DEFAULTS = { steps: 20, guidanceScale: 4, numImages: 1, scheduler: 'dpmpp-2m' as const, scale: 1 };
 
 function toDto(generation: GenerationWithImages, data?: Buffer[]): GenerationDto {
   return {
@@ -79,12 +79,12 @@ export class GenerationsService {
     const request = {
       prompt: body.prompt,
       negativePrompt: body.negativePrompt,
-      adapters: uses.map((use) => ({ id: use.id, scale: use.scale ?? DEFAULTS.scale })),
+      adapters: uses.map((use) => ({ id: use.id, scale: use.scale ?? GENERATION_DEFAULTS.scale })),
       seed,
-      steps: body.steps ?? DEFAULTS.steps,
-      guidanceScale: body.guidanceScale ?? DEFAULTS.guidanceScale,
-      scheduler: body.scheduler ?? DEFAULTS.scheduler,
-      numImages: body.numImages ?? DEFAULTS.numImages,
+      steps: body.steps ?? GENERATION_DEFAULTS.steps,
+      guidanceScale: body.guidanceScale ?? GENERATION_DEFAULTS.guidanceScale,
+      scheduler: body.scheduler ?? GENERATION_DEFAULTS.scheduler,
+      numImages: body.numImages ?? GENERATION_DEFAULTS.numImages,
     };
     let result;
     try {

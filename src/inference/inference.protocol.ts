@@ -1,4 +1,4 @@
-import type { SamplerName } from '../engine/pipeline/text-to-image.pipeline';
+import type { SamplerName } from '../engine';
 import type { AdapterCacheStats } from './adapter-cache';
 
 /*

@@ -1,11 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { LoraAdapter } from '../engine/lora/lora-adapter';
-import { parseLoraAdapter } from '../engine/lora/lora-file';
-import { createPipeline } from '../engine/pipeline/pipeline.factory';
-import { encodeImagePng } from '../engine/pipeline/image-encoding';
-import type { TextToImagePipeline } from '../engine/pipeline/text-to-image.pipeline';
+import { type LoraAdapter, parseLoraAdapter, createPipeline, encodeImagePng, type TextToImagePipeline } from '../engine';
 import { AdapterCache } from './adapter-cache';
 import type {
   AcquireReply,

@@ -2,7 +2,7 @@ import { Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { access, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
-import { BUNDLED_MODEL_NAME } from '../engine/models/default-model';
+import { BUNDLED_MODEL_NAME } from '../engine';
 import { BaseModelDto, BaseModelListDto } from './models.dto';
 
 const MAX_CARD_BYTES = 256 * 1024;

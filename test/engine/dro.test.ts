@@ -5,14 +5,13 @@ import * as os from 'os';
 import * as path from 'path';
 import { createRandomModel } from '../../src/engine/models/random-model';
 import { loraTargetModules, type LoraTargets } from '../../src/engine/models/lora-targets';
-import { moduleShapeOfWeight } from '../../src/engine/lora/lora-adapter';
+import { moduleShapeOfWeight, LoraAdapter } from '../../src/engine/lora/lora-adapter';
 import { sampleShape } from '../../src/engine/models/diffusion-model';
 import { DenoiserTrainingGraph, TrainingGraphSpec } from '../../src/engine/training/denoiser-training-graph';
 import { TfjsTrainingStep } from '../../src/engine/training/tfjs-training-step';
 import { Demonstration, droHingeLoss, fineTune, FineTuneHyperparameters } from '../../src/engine/dro/fine-tune.trainer';
 import { ReplayBuffer, Trajectory } from '../../src/engine/dro/replay-buffer';
 import { Random } from '../../src/engine/schedulers';
-import { LoraAdapter } from '../../src/engine/lora/lora-adapter';
 
 const model = createRandomModel({ seed: 12 });
 const size = model.sampleSpace.imageSize;

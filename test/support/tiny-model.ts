@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { COMMON_EVAL_PROMPTS, EMOJI_STYLES } from '../../src/engine/data';
+import { COMMON_EVAL_PROMPTS, EMOJI_STYLES } from '../../src/lab/emoji-data';
 import { writeSafetensorsFile } from '../../src/engine/io/safetensors';
 import { initParams } from '../../src/engine/models/param-init';
 import { BUNDLED_SCORER_NAME, EmojiScorerFileConfig } from '../../src/engine/scorer/emoji-scorer';

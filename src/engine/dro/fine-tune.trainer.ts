@@ -8,6 +8,7 @@ import { loraGradientsToAdapter, loraParameterViews, loraTrainingFeeds } from '.
 import { OrtTextEncoder, OrtUNetDenoiser } from '../pipeline/onnx-executors';
 import { applyClassifierFreeGuidance } from '../pipeline/classifier-free-guidance';
 import { AdamW, AdamWState, Ema } from '../training/adamw.optimizer';
+import { perSampleMse } from '../training/per-sample-mse';
 import { CheckpointStore } from '../training/checkpoint.store';
 import { createTrainingStep, TrainingStep } from '../training/training-backend';
 import type { TrainingStepInputs } from '../training/denoiser-training-graph';
@@ -459,20 +460,6 @@ function sftBatch(prep: Prepared, b: number, rng: Random) {
 function maxTimestep(prep: Prepared): number | undefined {
   const f = prep.hp.maxTimestepFraction;
   return f >= 1 ? undefined : Math.max(1, Math.round(f * prep.model.schedulerConfig.num_train_timesteps));
-}
-
-export function perSampleMse(pred: Float32Array, target: Float32Array, n: number): Float32Array {
-  const len = pred.length / n;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = 0; j < len; j++) {
-      const d = pred[i * len + j] - target[i * len + j];
-      s += d * d;
-    }
-    out[i] = s / len;
-  }
-  return out;
 }
 
 /** The DRO hinge computed directly from per-sample losses (also the reference for tests). */

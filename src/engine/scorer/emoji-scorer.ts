@@ -1,11 +1,11 @@
 import * as fsp from 'fs/promises';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
-import { EMOJI_STYLES, normalizeHexcode, type EmojiStyle } from '../data';
+import { EMOJI_STYLES, normalizeHexcode, type EmojiStyle } from './emoji-styles';
 import { readSafetensorsFile } from '../io/safetensors';
 import { ParamMap } from '../models/param-init';
 import { createSession, ExecutionProviderChoice } from '../onnx/ort-session';
-import { resizeBilinear } from './scorer-augment';
+import { resizeBilinear } from '../pipeline/image-resize';
 import { buildScorerInferenceModel } from './scorer-graph';
 import { parseScorerConfig, ScorerConfig, scorerParamShapes } from './scorer.model';
 

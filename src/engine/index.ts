@@ -1,0 +1,27 @@
+/**
+ * The engine's public face: everything the API, the worker and the command-line tools use from it.
+ * Modules inside the engine import each other directly; nothing outside imports past this file.
+ */
+export { DEFAULT_FINE_TUNE_HYPERPARAMETERS, DEFAULT_RECOMMENDED_SCALE, Demonstration, FineTuneHyperparameters, FineTuneMethod, FineTuneProgress, FineTuneResult, fineTune, validateHyperparameters } from './dro/fine-tune.trainer';
+export { writeFileAtomic } from './io/atomic-write';
+export { readCaptionedImageFolder } from './io/captioned-image-folder.reader';
+export { readSafetensorsFile, writeSafetensorsFile } from './io/safetensors';
+export { LoraAdapter, createLoraAdapter } from './lora/lora-adapter';
+export type { ModuleShape } from './lora/lora-adapter';
+export { parseLoraAdapter, readLoraFile, serializeLoraAdapter, writeLoraFile } from './lora/lora-file';
+export { BUNDLED_MODEL_NAME, resolveDefaultModelDir } from './models/default-model';
+export { DiffusionModel, loadDiffusionModel, sampleShape } from './models/diffusion-model';
+export { COMMON_EVAL_PROMPTS } from './models/emoji-base.prompts';
+export { LORA_TARGETS, adaptableModules, loraModuleShapes } from './models/lora-targets';
+export type { LoraTargets } from './models/lora-targets';
+export { createRandomModel } from './models/random-model';
+export { GENERATION_DEFAULTS } from './pipeline/generation-defaults';
+export { decodeImageToChw, encodeImagePng, encodeRgbPng, tileImages } from './pipeline/image-encoding';
+export { InferenceEngine, createPipeline } from './pipeline/pipeline.factory';
+export { GenerationRequest, SamplerName, TextToImagePipeline } from './pipeline/text-to-image.pipeline';
+export { Random } from './schedulers';
+export { BUNDLED_SCORER_NAME, EmojiScorer, parseScorerFileConfig } from './scorer/emoji-scorer';
+export { scorerParamCount } from './scorer/scorer.model';
+export type { AdamWState } from './training/adamw.optimizer';
+export { CheckpointStore } from './training/checkpoint.store';
+export { ProgressBar, formatDuration } from './training/progress-reporter';
