@@ -18,6 +18,7 @@ export async function generateOpenApiSpec(): Promise<string> {
       host: '127.0.0.1',
       dataDir: join(scratch, 'data'),
       modelsDir: join(scratch, 'models'),
+      storage: { driver: 'local' },
       adminToken: 'openapi-generation-only-token',
       database: { type: 'sqlite', path: join(scratch, 'data', 'saas.sqlite') },
       limits: DEFAULT_LIMITS,

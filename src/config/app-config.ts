@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import type { LogLevel } from '@nestjs/common';
+import { parseStorageConfig, type StorageConfig } from '../storage/storage-config';
 
 /** Upload and body limits; one place so the HTTP layer, the services and the docs agree. */
 export interface AppLimits {
@@ -95,6 +96,8 @@ export interface AppConfig {
   webhooks: WebhookConfig;
   worker: WorkerConfig;
   generation: GenerationConfig;
+  /** Where blobs live: local files under DATA_DIR/objects, or an S3-compatible bucket. */
+  storage: StorageConfig;
   /** Nest log levels to print; empty in tests. */
   logLevels: LogLevel[];
 }
@@ -274,7 +277,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     backoffMs: positiveInt(env, 'WEBHOOK_BACKOFF_MS', DEFAULT_WEBHOOK_CONFIG.backoffMs, problems, 10, 3_600_000),
     pollMs: DEFAULT_WEBHOOK_CONFIG.pollMs,
   };
+  const storage = parseStorageConfig(env, problems);
   const logLevels = parseLogLevel(env.LOG_LEVEL, problems);
   if (problems.length > 0) throw new ConfigError(problems);
-  return { port, host, dataDir, modelsDir, adminToken, database, redisUrl, metricsToken, limits, tenantLimits, webhooks, worker, generation, logLevels };
+  return { port, host, dataDir, modelsDir, adminToken, database, redisUrl, metricsToken, limits, tenantLimits, webhooks, worker, generation, storage, logLevels };
 }

@@ -18,6 +18,7 @@ import {
 } from '../../src/config/app-config';
 import { createApp } from '../../src/http/create-app';
 import { createTestDatabase } from './test-database';
+import type { StorageConfig } from '../../src/storage/storage-config';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
@@ -42,6 +43,8 @@ export interface TestAppOptions {
   webhooks?: Partial<WebhookConfig>;
   redisUrl?: string;
   metricsToken?: string;
+  /** Blob storage; default: local files under the temp DATA_DIR. */
+  storage?: StorageConfig;
 }
 
 const NO_TENANT_LIMITS: LimitsConfig = { ratePerMinute: 0, generationsPerMinute: 0, concurrentFineTunes: 0, imagesPerDataset: 0, storageBytes: 0 };
@@ -70,6 +73,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     // Tests drive a worker in-process when they need one; the app never forks here.
     worker: { ...DEFAULT_WORKER_CONFIG, embedded: false, ...options.worker },
     generation: { ...DEFAULT_GENERATION_CONFIG, ...options.generation },
+    storage: options.storage ?? { driver: 'local' },
     logLevels: [],
   };
   const { app } = await createApp(config);
