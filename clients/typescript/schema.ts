@@ -658,7 +658,7 @@ export interface components {
             guidanceScale?: number;
             /**
              * @description What to steer away from (with guidance).
-             * @example blurry
+             * @example twemoji style
              */
             negativePrompt?: string;
             /**
@@ -666,7 +666,10 @@ export interface components {
              * @example 2
              */
             numImages?: number;
-            /** @example a smiling cat face, flat pastel colours */
+            /**
+             * @description What to draw. The bundled model knows short lowercase emoji names (`red heart`, `cat face`), optionally followed by a style phrase after a comma; `unknownWords` in the response lists the words it did not understand.
+             * @example cat face, cartoon style
+             */
             prompt: string;
             /**
              * @default dpmpp-2m
@@ -771,7 +774,7 @@ export interface components {
             bytes: number;
             /**
              * @description Empty when none was given.
-             * @example rolling hills under a low sun, flat pastel colours
+             * @example snow capped mountain under a low sun
              */
             caption: string;
             /**
@@ -779,7 +782,7 @@ export interface components {
              * @example 2025-11-26T09:31:00.000Z
              */
             createdAt: string;
-            /** @example sunny-hills.png */
+            /** @example mountain.png */
             filename: string;
             /** @example 512 */
             height: number;
@@ -938,7 +941,7 @@ export interface components {
             status: "queued" | "running" | "succeeded" | "failed" | "canceled";
             /**
              * @description Trigger phrase appended to the training captions: write it in prompts to call up the style (null for jobs created before style phrases).
-             * @example mood board style
+             * @example cartoon style
              */
             stylePhrase: string | null;
             /** @example null */
@@ -1155,8 +1158,8 @@ export interface components {
             /**
              * @description One grid row per prompt (prompts the dataset does not use, with the style phrase).
              * @example [
-             *       "sun, mood board style",
-             *       "smiling face, mood board style"
+             *       "sun, cartoon style",
+             *       "smiling face, cartoon style"
              *     ]
              */
             prompts: string[];
@@ -1251,7 +1254,7 @@ export interface components {
             negativePrompt: string | null;
             /** @example 1 */
             numImages: number;
-            /** @example a smiling cat face, flat pastel colours */
+            /** @example cat face, cartoon style */
             prompt: string;
             /**
              * @example dpmpp-2m
@@ -1265,6 +1268,11 @@ export interface components {
             seed: number;
             /** @example 20 */
             steps: number;
+            /**
+             * @description Words of the prompt and negative prompt that the base model does not know, as it read them (lower case; punctuation is not listed). It reads every such word as the same unknown token, so they do not steer the image; an adapter’s style phrase made of new words still calls up its style. Rephrase with words of the model’s captions (for the bundled model: emoji names and tags).
+             * @example []
+             */
+            unknownWords: string[];
         };
         GenerationImageDto: {
             /**
@@ -1879,7 +1887,7 @@ export interface operations {
                     archive?: string;
                     /**
                      * @description JSON array of captions in the order of the `images` parts.
-                     * @example ["a red fox in flat pastel colours"]
+                     * @example ["a red fox"]
                      */
                     captions?: string;
                     /** @description PNG, JPEG or WebP files; or a single .zip (images with .txt sidecar captions). */
@@ -2365,6 +2373,15 @@ export interface operations {
             };
             /** @description An adapter does not exist */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description An adapter was made for another base model, or its layers do not fit this one */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

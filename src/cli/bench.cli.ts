@@ -1,6 +1,6 @@
 import * as os from 'os';
 import { CliArgs, runCli } from './cli-args';
-import { createPipeline, GenerationRequest, TextToImagePipeline, DiffusionModel, loadDiffusionModel, sampleShape, createRandomModel, resolveDefaultModelDir, createLoraAdapter, LoraAdapter, Random } from '../engine';
+import { createPipeline, GENERATION_DEFAULTS, GenerationRequest, TextToImagePipeline, DiffusionModel, loadDiffusionModel, sampleShape, createRandomModel, resolveDefaultModelDir, createLoraAdapter, LoraAdapter, Random } from '../engine';
 import { measureTrainingThroughput } from '../lab/benchmarks/training-benchmark';
 
 /**
@@ -35,9 +35,9 @@ runCli(async () => {
   const base = (over: Partial<GenerationRequest> = {}): GenerationRequest => ({
     prompt: 'red heart, noto style',
     seed: 1,
-    steps: 20,
-    guidanceScale: 4,
-    scheduler: 'dpmpp-2m',
+    steps: GENERATION_DEFAULTS.steps,
+    guidanceScale: GENERATION_DEFAULTS.guidanceScale,
+    scheduler: GENERATION_DEFAULTS.scheduler,
     numImages: 1,
     ...over,
   });
@@ -45,7 +45,7 @@ runCli(async () => {
   log('warming up');
   await ort.generate([base({ steps: 2 })]);
 
-  log('images/s at batch 1 and 8 (20 steps, guidance 4)');
+  log(`images/s at batch 1 and 8 (${GENERATION_DEFAULTS.steps} steps, guidance ${GENERATION_DEFAULTS.guidanceScale})`);
   const t1 = await median(repeats, () => timeIt(() => ort.generate([base()])));
   const t8 = await median(repeats, () => timeIt(() => ort.generate([base({ numImages: 8 })])));
 
@@ -102,7 +102,7 @@ runCli(async () => {
     executionProvider: ortExecutor,
     intraOpThreads,
     cpus: os.cpus().length,
-    imagesPerSecond: { batch1: round(1 / t1), batch8: round(8 / t8), steps: 20, guidanceScale: 4 },
+    imagesPerSecond: { batch1: round(1 / t1), batch8: round(8 / t8), steps: GENERATION_DEFAULTS.steps, guidanceScale: GENERATION_DEFAULTS.guidanceScale },
     latencyMs: { batch1: round(t1 * 1000), batch8: round(t8 * 1000) },
     adapterSwitchOverheadMs: round(pairedOverhead * 1000, 3),
     adapterSwitchDetail: { steps: switchSteps, pairs, sameAdapterP50Ms: round(percentile(same, 0.5) * 1000), differentAdapterP50Ms: round(percentile(diff, 0.5) * 1000) },

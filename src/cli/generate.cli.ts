@@ -1,7 +1,7 @@
 import * as fsp from 'fs/promises';
 import * as path from 'path';
 import { CliArgs, runCli } from './cli-args';
-import { createPipeline, InferenceEngine, SamplerName, readLoraFile, encodeImagePng, resolveDefaultModelDir } from '../engine';
+import { createPipeline, GENERATION_DEFAULTS, InferenceEngine, isSchedulerName, readLoraFile, encodeImagePng, resolveDefaultModelDir, SCHEDULER_NAMES } from '../engine';
 
 /**
  * npm run generate -- --prompt "red heart, noto style" --out heart.png
@@ -14,17 +14,17 @@ runCli(async () => {
   const out = path.resolve(args.string('out'));
   const modelDir = args.optionalString('model') ?? (await resolveDefaultModelDir());
   const adapterPath = args.optionalString('adapter');
-  const scale = args.number('scale', 1);
+  const scale = args.number('scale', GENERATION_DEFAULTS.scale);
   const negativePrompt = args.optionalString('negative');
   const seed = args.number('seed', 0);
-  const steps = args.number('steps', 20);
-  const guidanceScale = args.number('guidance', 4);
-  const scheduler = args.string('scheduler', 'dpmpp-2m') as SamplerName;
-  const numImages = args.number('num', 1);
+  const steps = args.number('steps', GENERATION_DEFAULTS.steps);
+  const guidanceScale = args.number('guidance', GENERATION_DEFAULTS.guidanceScale);
+  const scheduler = args.string('scheduler', GENERATION_DEFAULTS.scheduler);
+  const numImages = args.number('num', GENERATION_DEFAULTS.numImages);
   const upscale = args.number('upscale', 1);
   const engine = args.string('engine', 'onnxruntime') as InferenceEngine;
   args.rejectUnknown();
-  if (!['dpmpp-2m', 'ddim', 'ddpm'].includes(scheduler)) throw new Error('--scheduler must be dpmpp-2m, ddim or ddpm');
+  if (!isSchedulerName(scheduler)) throw new Error(`--scheduler must be one of: ${SCHEDULER_NAMES.join(', ')}`);
 
   const pipeline = await createPipeline(modelDir, { engine });
   const adapters = adapterPath ? [{ adapter: (await readLoraFile(adapterPath, { moduleShapes: pipeline.moduleShapes })).adapter, scale }] : [];
@@ -39,5 +39,5 @@ runCli(async () => {
     written.push(file);
   }
   await pipeline.release();
-  console.log(JSON.stringify({ files: written, seed, steps, scheduler, guidanceScale, model: modelDir, seconds: (Date.now() - started) / 1000 }));
+  console.log(JSON.stringify({ files: written, seed, steps, scheduler, guidanceScale, unknownWords: result.unknownWords, model: modelDir, seconds: (Date.now() - started) / 1000 }));
 });

@@ -40,10 +40,10 @@ export class DatasetImageDto {
   @ApiProperty({ format: 'uuid', example: '0b6e3c2a-7d4f-4a1b-8c9d-1e2f3a4b5c6d' })
   id: string;
 
-  @ApiProperty({ example: 'sunny-hills.png' })
+  @ApiProperty({ example: 'mountain.png' })
   filename: string;
 
-  @ApiProperty({ example: 'rolling hills under a low sun, flat pastel colours', description: 'Empty when none was given.' })
+  @ApiProperty({ example: 'snow capped mountain under a low sun', description: 'Empty when none was given.' })
   caption: string;
 
   @ApiProperty({ example: 'image/png', enum: ['image/png', 'image/jpeg', 'image/webp'], description: 'Type of the original file.' })
@@ -133,7 +133,7 @@ export class UploadResultDto {
 export class UploadImagesFieldsDto {
   @ApiPropertyOptional({
     description: 'JSON array of captions, one per `images` part in the same order; missing entries mean no caption.',
-    example: '["a red fox in flat pastel colours", "rolling hills under a low sun"]',
+    example: '["a red fox", "snow capped mountain under a low sun"]',
   })
   @IsOptional()
   @IsString()
@@ -152,7 +152,7 @@ export const UPLOAD_IMAGES_SCHEMA = {
     captions: {
       type: 'string',
       description: 'JSON array of captions in the order of the `images` parts.',
-      example: '["a red fox in flat pastel colours"]',
+      example: '["a red fox"]',
     },
     archive: {
       type: 'string',

@@ -201,7 +201,7 @@ export class FineTunePreviewDto {
   @ApiProperty({ nullable: true, type: String, example: '/v1/fine-tunes/0f6c2a1e-7b3d-4c5e-8f9a-1b2c3d4e5f60/preview', description: 'The PNG grid, when available.' })
   url: string | null;
 
-  @ApiProperty({ type: [String], example: ['sun, mood board style', 'smiling face, mood board style'], description: 'One grid row per prompt (prompts the dataset does not use, with the style phrase).' })
+  @ApiProperty({ type: [String], example: ['sun, cartoon style', 'smiling face, cartoon style'], description: 'One grid row per prompt (prompts the dataset does not use, with the style phrase).' })
   prompts: string[];
 
   @ApiProperty({ type: 'integer', isArray: true, example: [1, 2], description: 'Seeds: each half of a row has one image per seed.' })
@@ -252,7 +252,7 @@ export class FineTuneDto {
   @ApiProperty({
     nullable: true,
     type: String,
-    example: 'mood board style',
+    example: 'cartoon style',
     description: 'Trigger phrase appended to the training captions: write it in prompts to call up the style (null for jobs created before style phrases).',
   })
   stylePhrase: string | null;

@@ -1,11 +1,7 @@
 import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
 import { ID_COLUMN, NAME_COLUMN, bigintAsNumber } from '../database/column-types';
+import type { AdapterRef } from '../inference/inference.protocol';
 import { TenantEntity } from '../tenants/tenant.entity';
-
-export interface GenerationAdapterRef {
-  id: string;
-  scale: number;
-}
 
 /** One text-to-image request and the parameters that reproduce it. */
 @Entity('generations')
@@ -31,7 +27,7 @@ export class GenerationEntity {
   baseModel: string;
 
   @Column({ type: 'simple-json' })
-  adapters: GenerationAdapterRef[];
+  adapters: AdapterRef[];
 
   @Column({ type: 'bigint', transformer: bigintAsNumber })
   seed: number;
@@ -56,6 +52,10 @@ export class GenerationEntity {
 
   @Column({ type: 'integer', nullable: true })
   durationMs: number | null;
+
+  /** Prompt words the base model read as unknown (null: stored before these were recorded). */
+  @Column({ type: 'simple-json', nullable: true })
+  unknownWords: string[] | null;
 
   @CreateDateColumn()
   createdAt: Date;

@@ -9,6 +9,7 @@ import {
   ApiProduces,
   ApiServiceUnavailableResponse,
   ApiTags,
+  ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
 import { CurrentTenant, TenantContext, TenantScoped } from '../auth/auth.decorators';
 import { ErrorResponseDto } from '../http/error-response.dto';
@@ -37,6 +38,7 @@ export class GenerationsController {
   @ApiCreatedResponse({ type: GenerationDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'An adapter does not exist' })
+  @ApiUnprocessableEntityResponse({ type: ErrorResponseDto, description: 'An adapter was made for another base model, or its layers do not fit this one' })
   @ApiServiceUnavailableResponse({ type: ErrorResponseDto, description: 'The base model is not installed or cannot be loaded' })
   createGeneration(@CurrentTenant() tenant: TenantContext, @Body() body: CreateGenerationDto): Promise<GenerationDto> {
     return this.generations.createGeneration(tenant.tenantId, body);

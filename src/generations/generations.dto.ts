@@ -1,4 +1,4 @@
-import { GENERATION_DEFAULTS, type SamplerName } from '../engine';
+import { BUNDLED_MODEL_NAME, GENERATION_DEFAULTS, SCHEDULER_NAMES, type SamplerName } from '../engine';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import {
@@ -18,11 +18,12 @@ import {
   ValidateNested,
 } from 'class-validator';
 
-export const SCHEDULERS: SamplerName[] = ['dpmpp-2m', 'ddim', 'ddpm'];
 export const MAX_SEED = 2 ** 31 - 1;
 /** Largest adapter strength a generation accepts (and the most an adapter may recommend). */
 export const MAX_ADAPTER_SCALE = 2;
 const finite = { allowNaN: false, allowInfinity: false } as const;
+/** A prompt the bundled model reads in full: an emoji name, then an adapter's style phrase. */
+const PROMPT_EXAMPLE = 'cat face, cartoon style';
 const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 
 export class GenerationAdapterDto {
@@ -39,14 +40,19 @@ export class GenerationAdapterDto {
 }
 
 export class CreateGenerationDto {
-  @ApiProperty({ minLength: 1, maxLength: 500, example: 'a smiling cat face, flat pastel colours' })
+  @ApiProperty({
+    minLength: 1,
+    maxLength: 500,
+    example: PROMPT_EXAMPLE,
+    description: 'What to draw. The bundled model knows short lowercase emoji names (`red heart`, `cat face`), optionally followed by a style phrase after a comma; `unknownWords` in the response lists the words it did not understand.',
+  })
   @Transform(trim)
   @IsString()
   @IsNotEmpty()
   @MaxLength(500)
   prompt: string;
 
-  @ApiPropertyOptional({ maxLength: 500, example: 'blurry', description: 'What to steer away from (with guidance).' })
+  @ApiPropertyOptional({ maxLength: 500, example: 'twemoji style', description: 'What to steer away from (with guidance).' })
   @IsOptional()
   @IsString()
   @MaxLength(500)
@@ -67,14 +73,14 @@ export class CreateGenerationDto {
   @Max(MAX_SEED)
   seed?: number;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 50, default: GENERATION_DEFAULTS.steps, example: 20, description: 'Sampler steps.' })
+  @ApiPropertyOptional({ minimum: 1, maximum: 50, default: GENERATION_DEFAULTS.steps, example: GENERATION_DEFAULTS.steps, description: 'Sampler steps.' })
   @IsOptional()
   @IsInt()
   @Min(1)
   @Max(50)
   steps?: number;
 
-  @ApiPropertyOptional({ minimum: 0, maximum: 20, default: GENERATION_DEFAULTS.guidanceScale, example: 4, description: 'Classifier-free guidance scale (1: no guidance).' })
+  @ApiPropertyOptional({ minimum: 0, maximum: 20, default: GENERATION_DEFAULTS.guidanceScale, example: GENERATION_DEFAULTS.guidanceScale, description: 'Classifier-free guidance scale (1: no guidance).' })
   @IsOptional()
   @IsNumber(finite)
   @Min(0)
@@ -88,12 +94,12 @@ export class CreateGenerationDto {
   @Max(8)
   numImages?: number;
 
-  @ApiPropertyOptional({ enum: SCHEDULERS, default: GENERATION_DEFAULTS.scheduler, example: 'dpmpp-2m' })
+  @ApiPropertyOptional({ enum: SCHEDULER_NAMES, default: GENERATION_DEFAULTS.scheduler, example: GENERATION_DEFAULTS.scheduler })
   @IsOptional()
-  @IsIn(SCHEDULERS, { message: `scheduler must be one of: ${SCHEDULERS.join(', ')}` })
+  @IsIn(SCHEDULER_NAMES, { message: `scheduler must be one of: ${SCHEDULER_NAMES.join(', ')}` })
   scheduler?: SamplerName;
 
-  @ApiPropertyOptional({ example: 'emoji-base', maxLength: 200, description: 'Installed base model (GET /v1/models); the bundled one when omitted.' })
+  @ApiPropertyOptional({ example: BUNDLED_MODEL_NAME, maxLength: 200, description: 'Installed base model (GET /v1/models); the bundled one when omitted.' })
   @IsOptional()
   @IsString()
   @MaxLength(200)
@@ -139,28 +145,38 @@ export class GenerationDto {
   @ApiProperty({ example: 42, description: 'The seed used (the given one or the random one drawn).' })
   seed: number;
 
-  @ApiProperty({ example: 'emoji-base', description: 'Base model that generated the images.' })
+  @ApiProperty({ example: BUNDLED_MODEL_NAME, description: 'Base model that generated the images.' })
   model: string;
 
-  @ApiProperty({ example: 'a smiling cat face, flat pastel colours' })
+  @ApiProperty({ example: PROMPT_EXAMPLE })
   prompt: string;
 
   @ApiProperty({ nullable: true, type: String, example: null })
   negativePrompt: string | null;
 
+  @ApiProperty({
+    type: [String],
+    example: [],
+    description:
+      'Words of the prompt and negative prompt that the base model does not know, as it read them (lower case; punctuation is not listed). ' +
+      'It reads every such word as the same unknown token, so they do not steer the image; an adapter’s style phrase made of new words still calls up its style. ' +
+      'Rephrase with words of the model’s captions (for the bundled model: emoji names and tags).',
+  })
+  unknownWords: string[];
+
   @ApiProperty({ type: [GenerationAdapterUseDto] })
   adapters: GenerationAdapterUseDto[];
 
-  @ApiProperty({ example: 20 })
+  @ApiProperty({ example: GENERATION_DEFAULTS.steps })
   steps: number;
 
-  @ApiProperty({ example: 4 })
+  @ApiProperty({ example: GENERATION_DEFAULTS.guidanceScale })
   guidanceScale: number;
 
-  @ApiProperty({ example: 1 })
+  @ApiProperty({ example: GENERATION_DEFAULTS.numImages })
   numImages: number;
 
-  @ApiProperty({ enum: SCHEDULERS, example: 'dpmpp-2m' })
+  @ApiProperty({ enum: SCHEDULER_NAMES, example: GENERATION_DEFAULTS.scheduler })
   scheduler: string;
 
   @ApiProperty({ nullable: true, type: Number, example: 850, description: 'Time from request to images, in milliseconds.' })

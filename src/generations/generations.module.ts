@@ -1,9 +1,8 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AdaptersModule } from '../adapters/adapters.module';
-import { InferenceService } from '../inference/inference.service';
+import { InferenceModule } from '../inference/inference.module';
 import { ModelsModule } from '../models/models.module';
-import { GenerationBatcher } from './generation-batcher.service';
 import { GenerationImageEntity } from './generation-image.entity';
 import { GenerationEntity } from './generation.entity';
 import { GenerationsController } from './generations.controller';
@@ -11,9 +10,9 @@ import { GenerationsRepository } from './generations.repository';
 import { GenerationsService } from './generations.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([GenerationEntity, GenerationImageEntity]), AdaptersModule, ModelsModule],
+  imports: [TypeOrmModule.forFeature([GenerationEntity, GenerationImageEntity]), AdaptersModule, ModelsModule, InferenceModule],
   controllers: [GenerationsController],
-  providers: [GenerationsService, GenerationsRepository, GenerationBatcher, InferenceService],
-  exports: [GenerationsService, GenerationsRepository, GenerationBatcher, InferenceService],
+  providers: [GenerationsService, GenerationsRepository],
+  exports: [GenerationsService, GenerationsRepository, InferenceModule],
 })
 export class GenerationsModule {}

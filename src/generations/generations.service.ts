@@ -1,19 +1,18 @@
 import { GENERATION_DEFAULTS } from '../engine';
-import { BadRequestException, Injectable, NotFoundException, ServiceUnavailableException, StreamableFile } from '@nestjs/common';
+import { BadRequestException, Injectable, NotFoundException, ServiceUnavailableException, StreamableFile, UnprocessableEntityException } from '@nestjs/common';
 import { randomInt, randomUUID } from 'node:crypto';
 import sharp from 'sharp';
 import { AdapterEntity } from '../adapters/adapter.entity';
 import { AdaptersRepository } from '../adapters/adapters.repository';
 import { DEFAULT_LIST_LIMIT } from '../http/list-query.dto';
-import type { ModelRef } from '../inference/inference.protocol';
-import { AdapterMismatchError, InferenceService, ModelUnavailableError } from '../inference/inference.service';
+import { AdapterMismatchError, ModelUnavailableError } from '../inference/inference.errors';
+import type { GeneratedImages, InferenceRequest, ModelRef } from '../inference/inference.protocol';
+import { InferenceService } from '../inference/inference.service';
 import { DEFAULT_BASE_MODEL, ModelsService } from '../models/models.service';
 import { QuotasService } from '../limits/quotas.service';
 import { StoragePort } from '../storage/storage.port';
-import { GenerationBatcher } from './generation-batcher.service';
-import { CreateGenerationDto, GenerationDto, GenerationListDto, MAX_SEED } from './generations.dto';
+import { CreateGenerationDto, GenerationAdapterDto, GenerationDto, GenerationListDto, MAX_SEED } from './generations.dto';
 import { GenerationsRepository, GenerationWithImages } from './generations.repository';
-
 
 function toDto(generation: GenerationWithImages, data?: Buffer[]): GenerationDto {
   return {
@@ -28,6 +27,7 @@ function toDto(generation: GenerationWithImages, data?: Buffer[]): GenerationDto
     numImages: generation.numImages,
     scheduler: generation.scheduler,
     durationMs: generation.durationMs,
+    unknownWords: generation.unknownWords ?? [],
     images: generation.images.map((image) => ({
       index: image.imageIndex,
       mimeType: image.mimeType,
@@ -48,7 +48,6 @@ export class GenerationsService {
     private readonly adapters: AdaptersRepository,
     private readonly models: ModelsService,
     private readonly inference: InferenceService,
-    private readonly batcher: GenerationBatcher,
     private readonly storage: StoragePort,
     private readonly quotas: QuotasService,
   ) {}
@@ -58,25 +57,9 @@ export class GenerationsService {
     const model = await this.requireModel(body.baseModel);
     await this.quotas.assertStorageRoom(tenantId, 0);
     const uses = body.adapters ?? [];
-    const rows: AdapterEntity[] = [];
-    for (const [i, use] of uses.entries()) {
-      const row = await this.adapters.findForTenant(tenantId, use.id);
-      if (!row) throw new NotFoundException(`adapters.${i}.id: adapter ${use.id} not found`);
-      rows.push(row);
-    }
-    const ids = rows.map((row) => row.id);
-    try {
-      await this.inference.acquireAdapters(model, ids, (id) => this.storage.get(rows.find((row) => row.id === id)!.storageKey));
-    } catch (error) {
-      if (error instanceof AdapterMismatchError) {
-        const i = ids.indexOf(error.adapterId);
-        throw new BadRequestException(`adapters.${i}.id: adapter ${error.adapterId} does not fit base model ${model.name}: ${error.message}`);
-      }
-      throw this.mapModelError(error);
-    }
-
+    const rows = await this.requireAdapters(tenantId, uses, model);
     const seed = body.seed ?? randomInt(0, MAX_SEED + 1);
-    const request = {
+    const request: InferenceRequest = {
       prompt: body.prompt,
       negativePrompt: body.negativePrompt,
       adapters: uses.map((use) => ({ id: use.id, scale: use.scale ?? GENERATION_DEFAULTS.scale })),
@@ -86,14 +69,7 @@ export class GenerationsService {
       scheduler: body.scheduler ?? GENERATION_DEFAULTS.scheduler,
       numImages: body.numImages ?? GENERATION_DEFAULTS.numImages,
     };
-    let result;
-    try {
-      result = await this.batcher.submit(model, request);
-    } catch (error) {
-      throw this.mapModelError(error);
-    } finally {
-      this.inference.releaseAdapters(model, ids);
-    }
+    const result = await this.generateImages(model, request, rows);
 
     const id = randomUUID();
     const prefix = `tenants/${tenantId}/generations/${id}`;
@@ -121,6 +97,7 @@ export class GenerationsService {
           width: result.imageSize,
           height: result.imageSize,
           durationMs: Date.now() - started,
+          unknownWords: result.unknownWords,
         },
         images,
       );
@@ -167,7 +144,35 @@ export class GenerationsService {
     throw new ServiceUnavailableException(`The bundled base model ${DEFAULT_BASE_MODEL} is not installed on this server yet; name an installed baseModel`);
   }
 
-  private mapModelError(error: unknown): unknown {
-    return error instanceof ModelUnavailableError ? new ServiceUnavailableException(error.message) : error;
+  /** The tenant's adapters in request order; each must be made for the generation's base model. */
+  private async requireAdapters(tenantId: string, uses: GenerationAdapterDto[], model: ModelRef): Promise<AdapterEntity[]> {
+    const rows: AdapterEntity[] = [];
+    for (const [i, use] of uses.entries()) {
+      const row = await this.adapters.findForTenant(tenantId, use.id);
+      if (!row) throw new NotFoundException(`adapters.${i}.id: adapter ${use.id} not found`);
+      // An adapter without a recorded base model is checked against the model's layers when it loads.
+      if (row.baseModel !== null && row.baseModel !== model.name) {
+        throw new UnprocessableEntityException(
+          `adapters.${i}.id: adapter ${row.id} was trained for base model ${row.baseModel}, not ${model.name}; ` +
+            `set baseModel to "${row.baseModel}" or use an adapter made for ${model.name}`,
+        );
+      }
+      rows.push(row);
+    }
+    return rows;
+  }
+
+  private async generateImages(model: ModelRef, request: InferenceRequest, rows: AdapterEntity[]): Promise<GeneratedImages> {
+    const readAdapter = (id: string) => this.storage.get(rows.find((row) => row.id === id)!.storageKey);
+    try {
+      return await this.inference.generate(model, request, readAdapter);
+    } catch (error) {
+      if (error instanceof AdapterMismatchError) {
+        const i = request.adapters.findIndex((use) => use.id === error.adapterId);
+        throw new UnprocessableEntityException(`adapters.${i}.id: adapter ${error.adapterId} does not fit base model ${model.name}: ${error.message}`);
+      }
+      if (error instanceof ModelUnavailableError) throw new ServiceUnavailableException(error.message);
+      throw error;
+    }
   }
 }

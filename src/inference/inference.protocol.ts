@@ -1,4 +1,4 @@
-import type { SamplerName } from '../engine';
+import type { GenerationRequest, GenerationResult } from '../engine';
 import type { AdapterCacheStats } from './adapter-cache';
 
 /*
@@ -12,27 +12,25 @@ export interface ModelRef {
   dir: string;
 }
 
-export interface EngineGenerationRequest {
-  prompt: string;
-  negativePrompt?: string;
-  adapters: { id: string; scale: number }[];
-  seed: number;
-  steps: number;
-  guidanceScale: number;
-  scheduler: SamplerName;
-  numImages: number;
+/** An adapter applied to a generation, by id, with its strength. */
+export interface AdapterRef {
+  id: string;
+  scale: number;
 }
 
-export interface EngineGenerationResult {
-  seed: number;
-  /** PNG files, one per image. */
-  images: Uint8Array[];
-}
+/** The engine's request as it crosses to the thread: adapters named by id (the thread holds them parsed). */
+export type InferenceRequest = Omit<GenerationRequest, 'adapters'> & { adapters: AdapterRef[] };
+
+/** The engine's result with its images encoded as PNG files, one per image. */
+export type InferenceResult = Omit<GenerationResult, 'images'> & { images: Uint8Array[] };
+
+/** One request's result and the side of its square images. */
+export type GeneratedImages = InferenceResult & { imageSize: number };
 
 export type InferenceCall =
   | { type: 'acquire'; model: ModelRef; adapters: { id: string; bytes?: Uint8Array }[] }
   | { type: 'release'; model: ModelRef; ids: string[] }
-  | { type: 'generate'; model: ModelRef; requests: EngineGenerationRequest[] }
+  | { type: 'generate'; model: ModelRef; requests: InferenceRequest[] }
   | { type: 'stats' };
 
 export interface AcquireReply {
@@ -44,7 +42,7 @@ export interface AcquireReply {
 
 export interface GenerateReply {
   imageSize: number;
-  results: EngineGenerationResult[];
+  results: InferenceResult[];
 }
 
 export type StatsReply = AdapterCacheStats & { pipelines: string[] };

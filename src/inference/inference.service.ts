@@ -1,136 +1,38 @@
-import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
-import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
-import type {
-  AcquireReply,
-  EngineGenerationRequest,
-  GenerateReply,
-  InferenceCall,
-  InferenceReplyMessage,
-  ModelRef,
-  StatsReply,
-} from './inference.protocol';
-
-const THREAD_ENTRY = join(__dirname, 'inference.thread.js');
-
-/** The base model could not be loaded (missing or unreadable weights). */
-export class ModelUnavailableError extends Error {}
-
-/** An adapter's file does not fit the base model's layers. */
-export class AdapterMismatchError extends Error {
-  constructor(readonly adapterId: string, reason: string) {
-    super(reason);
-  }
-}
+import { Injectable } from '@nestjs/common';
+import { GenerationBatcher } from './generation-batcher.service';
+import { InferenceThreadClient } from './inference-thread.client';
+import type { GeneratedImages, InferenceRequest, ModelRef, StatsReply } from './inference.protocol';
 
 /**
- * The API's handle on the inference thread (started on first use, restarted if it dies). Adapters are
- * acquired before a request is queued and released after: the thread keeps them parsed in an LRU
- * cache, so a popular adapter is read from storage and parsed once.
+ * Where the API gets images: a request's adapters are made available on the inference thread (read
+ * with `readAdapter` when the thread does not hold them), the request joins a batch with concurrent
+ * ones, and the adapters are released when its images are done.
  */
 @Injectable()
-export class InferenceService implements OnModuleDestroy {
-  private readonly logger = new Logger('Inference');
-  private thread?: Worker;
-  private nextCallId = 1;
-  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+export class InferenceService {
+  constructor(
+    private readonly thread: InferenceThreadClient,
+    private readonly batcher: GenerationBatcher,
+  ) {}
 
-  constructor(@Inject(APP_CONFIG) private readonly config: RuntimeConfig) {}
-
-  /**
-   * Makes the adapters usable by generations on this model until released; `read` loads an adapter's
-   * file when the thread does not hold it. Throws AdapterMismatchError (nothing stays acquired).
-   */
-  async acquireAdapters(model: ModelRef, ids: string[], read: (id: string) => Promise<Uint8Array>): Promise<void> {
-    if (ids.length === 0) return;
-    const first = await this.call<AcquireReply>({ type: 'acquire', model, adapters: ids.map((id) => ({ id })) });
-    const missing = [...new Set(first.missing)];
-    const held = ids.filter((id) => !first.missing.includes(id));
-    let errors: Record<string, string> = {};
-    if (missing.length > 0) {
-      try {
-        const files = await Promise.all(missing.map(async (id) => ({ id, bytes: await read(id) })));
-        // Every occurrence is one acquisition, so an adapter used twice in a request is pinned twice.
-        const uses = ids.filter((id) => missing.includes(id)).map((id) => files.find((f) => f.id === id)!);
-        errors = (await this.call<AcquireReply>({ type: 'acquire', model, adapters: uses })).errors;
-      } catch (error) {
-        this.releaseAdapters(model, held);
-        throw error;
-      }
+  /** Throws AdapterMismatchError for an adapter that does not fit the model, ModelUnavailableError when it cannot load. */
+  async generate(model: ModelRef, request: InferenceRequest, readAdapter: (id: string) => Promise<Uint8Array>): Promise<GeneratedImages> {
+    const ids = request.adapters.map((use) => use.id);
+    await this.thread.acquireAdapters(model, ids, readAdapter);
+    try {
+      return await this.batcher.submit(model, request);
+    } finally {
+      this.thread.releaseAdapters(model, ids);
     }
-    const failed = Object.keys(errors);
-    if (failed.length > 0) {
-      this.releaseAdapters(model, ids.filter((id) => !failed.includes(id)));
-      throw new AdapterMismatchError(failed[0], errors[failed[0]]);
-    }
-  }
-
-  releaseAdapters(model: ModelRef, ids: string[]): void {
-    if (ids.length === 0) return;
-    this.call({ type: 'release', model, ids }).catch(() => undefined);
-  }
-
-  /** One engine call for the whole batch. */
-  generate(model: ModelRef, requests: EngineGenerationRequest[]): Promise<GenerateReply> {
-    return this.call<GenerateReply>({ type: 'generate', model, requests });
   }
 
   /** Adapter cache counters (hits, misses, evictions) and the loaded pipelines. */
   stats(): Promise<StatsReply> {
-    return this.call<StatsReply>({ type: 'stats' });
+    return this.thread.stats();
   }
 
   /** The counters when the thread runs; null before the first generation (metrics must not start it). */
-  async statsIfRunning(): Promise<StatsReply | null> {
-    return this.thread ? this.stats() : null;
-  }
-
-  async onModuleDestroy(): Promise<void> {
-    const thread = this.thread;
-    this.thread = undefined;
-    await thread?.terminate();
-    for (const [callId, waiter] of this.pending) {
-      this.pending.delete(callId);
-      waiter.reject(new Error('the server is shutting down'));
-    }
-  }
-
-  private call<T>(call: InferenceCall): Promise<T> {
-    const thread = this.ensureThread();
-    const callId = this.nextCallId++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(callId, { resolve: resolve as (value: unknown) => void, reject });
-      thread.postMessage({ callId, call });
-    });
-  }
-
-  private ensureThread(): Worker {
-    if (this.thread) return this.thread;
-    const thread = new Worker(THREAD_ENTRY, {
-      workerData: { adapterCacheSize: this.config.generation.adapterCacheSize, threads: this.config.generation.threads },
-    });
-    thread.on('message', (message: InferenceReplyMessage) => {
-      const waiter = this.pending.get(message.callId);
-      if (!waiter) return;
-      this.pending.delete(message.callId);
-      if (message.ok) waiter.resolve(message.value);
-      else waiter.reject(message.kind === 'model' ? new ModelUnavailableError(message.error) : new Error(message.error));
-    });
-    const fail = (error: Error) => {
-      if (this.thread !== thread) return;
-      this.thread = undefined;
-      this.logger.error(`inference thread stopped: ${error.message}`);
-      for (const [callId, waiter] of this.pending) {
-        this.pending.delete(callId);
-        waiter.reject(error);
-      }
-    };
-    thread.on('error', fail);
-    thread.on('exit', (code) => fail(new Error(`inference thread exited with code ${code}`)));
-    // An idle thread must not keep the process alive.
-    thread.unref();
-    this.thread = thread;
-    return thread;
+  statsIfRunning(): Promise<StatsReply | null> {
+    return this.thread.statsIfRunning();
   }
 }

@@ -3,16 +3,7 @@ import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { type LoraAdapter, parseLoraAdapter, createPipeline, encodeImagePng, type TextToImagePipeline } from '../engine';
 import { AdapterCache } from './adapter-cache';
-import type {
-  AcquireReply,
-  EngineGenerationRequest,
-  GenerateReply,
-  InferenceCall,
-  InferenceReplyMessage,
-  InferenceRequestMessage,
-  ModelRef,
-  StatsReply,
-} from './inference.protocol';
+import type { AcquireReply, GenerateReply, InferenceCall, InferenceReplyMessage, InferenceRequest, InferenceRequestMessage, ModelRef, StatsReply } from './inference.protocol';
 
 /*
  * The inference thread: one ONNX Runtime pipeline per base model (loaded on first use, shared by all
@@ -92,7 +83,7 @@ async function acquire(model: ModelRef, wanted: { id: string; bytes?: Uint8Array
   return reply;
 }
 
-async function generate(model: ModelRef, requests: EngineGenerationRequest[]): Promise<GenerateReply> {
+async function generate(model: ModelRef, requests: InferenceRequest[]): Promise<GenerateReply> {
   const entry = await pipelineEntry(model);
   entry.active += 1;
   try {
@@ -109,7 +100,7 @@ async function generate(model: ModelRef, requests: EngineGenerationRequest[]): P
     const results = await pipeline.generate(engineRequests);
     const size = pipeline.imageSize;
     const encoded = await Promise.all(
-      results.map(async (result) => ({ seed: result.seed, images: await Promise.all(result.images.map((chw) => encodeImagePng(chw, size))) })),
+      results.map(async (result) => ({ ...result, images: await Promise.all(result.images.map((chw) => encodeImagePng(chw, size))) })),
     );
     return { imageSize: size, results: encoded };
   } finally {

@@ -3,7 +3,7 @@ import { secretsEqual } from '../auth/api-key';
 import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { FineTunesRepository } from '../fine-tunes/fine-tunes.repository';
-import { GenerationBatcher } from '../generations/generation-batcher.service';
+import { GenerationBatcher } from '../inference/generation-batcher.service';
 import { InferenceService } from '../inference/inference.service';
 
 const FINE_TUNE_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'canceled'];

@@ -1,30 +1,31 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RuntimeConfig } from '../../src/config/config.module';
-import { GenerationBatcher } from '../../src/generations/generation-batcher.service';
 import { AdapterCache } from '../../src/inference/adapter-cache';
-import type { EngineGenerationRequest, GenerateReply, ModelRef } from '../../src/inference/inference.protocol';
-import type { InferenceService } from '../../src/inference/inference.service';
+import { GenerationBatcher } from '../../src/inference/generation-batcher.service';
+import type { InferenceThreadClient } from '../../src/inference/inference-thread.client';
+import type { GenerateReply, InferenceRequest, ModelRef } from '../../src/inference/inference.protocol';
+import { InferenceService } from '../../src/inference/inference.service';
 
 /** Records each engine call and answers after `delayMs`, one fake PNG per image holding its seed. */
 function fakeEngine(delayMs = 20) {
-  const calls: { model: string; requests: EngineGenerationRequest[] }[] = [];
+  const calls: { model: string; requests: InferenceRequest[] }[] = [];
   const engine = {
-    generate: async (model: ModelRef, requests: EngineGenerationRequest[]): Promise<GenerateReply> => {
+    generate: async (model: ModelRef, requests: InferenceRequest[]): Promise<GenerateReply> => {
       calls.push({ model: model.name, requests });
       await new Promise((resolve) => setTimeout(resolve, delayMs));
-      return { imageSize: 16, results: requests.map((r) => ({ seed: r.seed, images: Array.from({ length: r.numImages }, () => Uint8Array.of(r.seed)) })) };
+      return { imageSize: 16, results: requests.map((r) => ({ seed: r.seed, images: Array.from({ length: r.numImages }, () => Uint8Array.of(r.seed)), unknownWords: [] })) };
     },
   };
-  return { calls, engine: engine as unknown as InferenceService };
+  return { calls, engine: engine as unknown as InferenceThreadClient };
 }
 
-function batcher(engine: InferenceService, batchWindowMs = 30, batchMaxImages = 4): GenerationBatcher {
+function batcher(engine: InferenceThreadClient, batchWindowMs = 30, batchMaxImages = 4): GenerationBatcher {
   return new GenerationBatcher(engine, { generation: { batchWindowMs, batchMaxImages, adapterCacheSize: 4, threads: 1 } } as RuntimeConfig);
 }
 
 const model = (name: string): ModelRef => ({ name, dir: `/models/${name}` });
-const request = (seed: number, over: Partial<EngineGenerationRequest> = {}): EngineGenerationRequest => ({
+const request = (seed: number, over: Partial<InferenceRequest> = {}): InferenceRequest => ({
   prompt: `p${seed}`, adapters: [], seed, steps: 4, guidanceScale: 4, scheduler: 'dpmpp-2m', numImages: 1, ...over,
 });
 
@@ -67,16 +68,55 @@ describe('generation batcher', () => {
   it('fails every request of a failed call, and keeps serving', async () => {
     let fail = true;
     const engine = {
-      generate: async (_model: ModelRef, requests: EngineGenerationRequest[]) => {
+      generate: async (_model: ModelRef, requests: InferenceRequest[]) => {
         if (fail) throw new Error('engine down');
-        return { imageSize: 16, results: requests.map((r) => ({ seed: r.seed, images: [] })) };
+        return { imageSize: 16, results: requests.map((r) => ({ seed: r.seed, images: [], unknownWords: [] })) };
       },
-    } as unknown as InferenceService;
+    } as unknown as InferenceThreadClient;
     const b = batcher(engine, 5);
     const outcomes = await Promise.allSettled([b.submit(model('a'), request(1)), b.submit(model('a'), request(2))]);
     assert.deepEqual(outcomes.map((o) => o.status), ['rejected', 'rejected']);
     fail = false;
     assert.equal((await b.submit(model('a'), request(3))).seed, 3);
+  });
+});
+
+describe('inference service', () => {
+  /** The thread as the service sees it: acquisitions, releases and engine calls, in order. */
+  function fakeThread(failGenerate = false) {
+    const events: string[] = [];
+    const thread = {
+      acquireAdapters: async (_model: ModelRef, ids: string[], read: (id: string) => Promise<Uint8Array>) => {
+        for (const id of ids) await read(id);
+        events.push(`acquire ${ids.join(',')}`);
+      },
+      releaseAdapters: (_model: ModelRef, ids: string[]) => events.push(`release ${ids.join(',')}`),
+      generate: async (_model: ModelRef, requests: InferenceRequest[]): Promise<GenerateReply> => {
+        events.push(`generate ${requests.map((r) => r.seed).join(',')}`);
+        if (failGenerate) throw new Error('engine down');
+        return { imageSize: 16, results: requests.map((r) => ({ seed: r.seed, images: [Uint8Array.of(r.seed)], unknownWords: ['x'] })) };
+      },
+    } as unknown as InferenceThreadClient;
+    return { events, thread };
+  }
+  const service = (thread: InferenceThreadClient) => new InferenceService(thread, batcher(thread, 5));
+
+  it('acquires the adapters, generates in a batch and releases them', async () => {
+    const { events, thread } = fakeThread();
+    const read: string[] = [];
+    const result = await service(thread).generate(model('a'), request(7, { adapters: [{ id: 'x', scale: 1 }, { id: 'y', scale: 0.5 }] }), async (id) => {
+      read.push(id);
+      return Uint8Array.of(0);
+    });
+    assert.deepEqual(result, { seed: 7, images: [Uint8Array.of(7)], unknownWords: ['x'], imageSize: 16 });
+    assert.deepEqual(read, ['x', 'y']);
+    assert.deepEqual(events, ['acquire x,y', 'generate 7', 'release x,y']);
+  });
+
+  it('releases the adapters when the engine call fails', async () => {
+    const { events, thread } = fakeThread(true);
+    await assert.rejects(service(thread).generate(model('a'), request(8, { adapters: [{ id: 'x', scale: 1 }] }), async () => Uint8Array.of(0)), /engine down/);
+    assert.deepEqual(events, ['acquire x', 'generate 8', 'release x']);
   });
 });
 

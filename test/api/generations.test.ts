@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { GenerationBatcher } from '../../src/generations/generation-batcher.service';
+import { GenerationBatcher } from '../../src/inference/generation-batcher.service';
 import { InferenceService } from '../../src/inference/inference.service';
 import { tinyLora, writeTinyModel } from '../support/tiny-model';
 import { bearer, createTenant, startTestApp, TestApp } from '../support/test-app';
@@ -24,6 +24,8 @@ describe('generations', () => {
   before(async () => {
     modelsDir = mkdtempSync(join(tmpdir(), 'saas-gen-models-'));
     await writeTinyModel(modelsDir);
+    // Same architecture under another name: its adapters fit the layers of both.
+    await writeTinyModel(modelsDir, 7, 'other-base');
     // A wide window makes the batching assertion independent of machine load.
     t = await startTestApp({ modelsDir, generation: { batchWindowMs: 150 } });
     key = (await createTenant(t, 'A')).apiKey;
@@ -169,10 +171,37 @@ describe('generations', () => {
     assert.deepEqual((await t.http().get('/v1/generations').set(...bearer(otherKey))).body.data.filter((g: { id: string }) => g.id === id), []);
   });
 
-  it('refuses an adapter that does not fit the base model with 400', async () => {
+  it('lists the prompt words the model does not know, on creation and later', async () => {
+    const known = await generate(key, { prompt: 'red heart, noto style', steps: 1 });
+    assert.equal(known.status, 201, JSON.stringify(known.body));
+    assert.deepEqual(known.body.unknownWords, []);
+    const res = await generate(key, { prompt: 'Red heart with pastel HILLS, hills', negativePrompt: 'blurry sun', steps: 1 });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.deepEqual(res.body.unknownWords, ['with', 'pastel', 'hills', 'blurry']);
+    const detail = await t.http().get(`/v1/generations/${res.body.id}`).set(...bearer(key));
+    assert.deepEqual(detail.body.unknownWords, res.body.unknownWords);
+    const list = await t.http().get('/v1/generations?limit=1').set(...bearer(key));
+    assert.deepEqual(list.body.data[0].unknownWords, res.body.unknownWords);
+  });
+
+  it('refuses with 422 an adapter made for another base model, naming the adapter and both models', async () => {
+    const other = await t.http().post('/v1/adapters').set(...bearer(key)).field('name', 'other-style').field('baseModel', 'other-base').attach('file', tinyLora(4).file, 'o.safetensors');
+    assert.equal(other.status, 201, JSON.stringify(other.body));
+    for (const body of [{ prompt: 'sun', steps: 1, adapters: [{ id: adapterIds[0] }, { id: other.body.id }] }, { prompt: 'sun', steps: 1, baseModel: 'emoji-base', adapters: [{ id: adapterIds[0] }, { id: other.body.id }] }]) {
+      const res = await generate(key, body);
+      assert.equal(res.status, 422, JSON.stringify(res.body));
+      assert.equal(res.body.message.startsWith(`adapters.1.id: adapter ${other.body.id} was trained for base model other-base, not emoji-base`), true, res.body.message);
+    }
+    const onItsModel = await generate(key, { prompt: 'sun', steps: 1, baseModel: 'other-base', adapters: [{ id: other.body.id }] });
+    assert.equal(onItsModel.status, 201, JSON.stringify(onItsModel.body));
+    assert.equal(onItsModel.body.model, 'other-base');
+    assert.equal((await t.app.get(InferenceService).stats()).pinned, 0);
+  });
+
+  it('refuses with 422 an adapter whose layers do not fit the base model', async () => {
     const wrongShape = await t.http().post('/v1/adapters').set(...bearer(key)).field('name', 'for-another-model').attach('file', (await import('../support/safetensors')).peftLora(4), 'x.safetensors');
     const res = await generate(key, { prompt: 'x', steps: 1, adapters: [{ id: wrongShape.body.id }] });
-    assert.equal(res.status, 400, JSON.stringify(res.body));
+    assert.equal(res.status, 422, JSON.stringify(res.body));
     assert.match(res.body.message, /^adapters\.0\.id: adapter .* does not fit base model emoji-base/);
     const stats = await t.app.get(InferenceService).stats();
     assert.equal(stats.pinned, 0);

@@ -66,7 +66,7 @@ describe('SQLite: API transactions survive a concurrent writer', () => {
     const generations = new GenerationsRepository(dataSource.getRepository(GenerationEntity), dataSource.getRepository(GenerationImageEntity));
     OtherProcessWrite.armed.add('generations');
     const created = await generations.createWithImages(
-      { id: 'g1', tenantId: 't1', prompt: 'cat face', negativePrompt: null, baseModel: 'emoji-base', adapters: [], seed: 7, steps: 20, guidanceScale: 4, numImages: 2, scheduler: 'dpmpp-2m', width: 64, height: 64, durationMs: 5 },
+      { id: 'g1', tenantId: 't1', prompt: 'cat face', negativePrompt: null, baseModel: 'emoji-base', adapters: [], seed: 7, steps: 20, guidanceScale: 4, numImages: 2, scheduler: 'dpmpp-2m', width: 64, height: 64, durationMs: 5, unknownWords: [] },
       [0, 1].map((imageIndex) => ({ id: `g1-${imageIndex}`, imageIndex, storageKey: `generations/t1/g1/${imageIndex}.png`, mimeType: 'image/png', width: 64, height: 64, bytes: 100 })),
     );
     assert.deepEqual(OtherProcessWrite.armed, new Set(), 'the other connection wrote during both transactions');

@@ -66,6 +66,19 @@ test('results depend only on the request: same seed, same image, whatever else i
   await p.release();
 });
 
+test('each result lists the words of its prompt and negative prompt that the model cannot read', async () => {
+  const p = await createPipeline(model, { intraOpThreads: 1 });
+  const [known, unknown, repeated] = await p.generate([
+    req({ steps: 1 }),
+    req({ steps: 1, prompt: 'red heart, pastel hills', negativePrompt: 'blurry sun' }),
+    req({ steps: 1, prompt: 'Hills hills', negativePrompt: 'hills', guidanceScale: 1 }),
+  ]);
+  assert.deepEqual(known.unknownWords, []);
+  assert.deepEqual(unknown.unknownWords, ['pastel', 'hills', 'blurry']);
+  assert.deepEqual(repeated.unknownWords, ['hills']);
+  await p.release();
+});
+
 test('adapters apply per request: scale 0 is the base model, two uses of one adapter sum their scales', async () => {
   const p = await createPipeline(model, { intraOpThreads: 1 });
   const x = randomAdapter(p.moduleShapes, 2, 21);

@@ -278,3 +278,41 @@ test('word-level tokenizer: layout, encoding, padding and HF-loadable files', as
   assert.throws(() => buildWordLevelTokenizer(['Red']), /never produce/);
   assert.throws(() => buildWordLevelTokenizer(['red cat']), /never produce/);
 });
+
+test('unknownWords: the words a word-level model reads as [UNK], each once, punctuation and added tokens aside', () => {
+  const { tokenizer: tok } = buildWordLevelTokenizer(['red', 'heart', 'noto', 'style', 'pinata']);
+  assert.deepEqual(tok.unknownWords('Red hills, pastel HILLS; noto style!'), ['hills', 'pastel']);
+  // Words as the model sees them: normalized (accents folded, lower case), so "Piñata" is known.
+  assert.deepEqual(tok.unknownWords('Piñata, Crème heart'), ['creme']);
+  assert.deepEqual(tok.unknownWords('<|startoftext|> red heart [UNK]'), []);
+  assert.deepEqual(tok.unknownWords('red 42 heart 😀'), ['42', '😀']);
+  assert.deepEqual(tok.unknownWords(''), []);
+  // What encode() turns into the unknown token, and nothing else.
+  const unk = tok.unkTokenId!;
+  for (const text of ['red hills', 'noto style', 'pastel, colours!']) {
+    const unknownIds = tok.encode(text, { addSpecialTokens: false }).filter((i) => i === unk).length;
+    const punctuation = tok.preTokenize(text).filter((w) => /^\p{P}+$/u.test(w)).length;
+    assert.equal(tok.unknownWords(text).length, unknownIds - punctuation, text);
+  }
+});
+
+test('unknownWords: BPE lists words with characters it cannot spell; byte fallback spells every word', () => {
+  // The tiny CLIP vocabulary has no "x" and no byte fallback: "hex" needs the unknown token.
+  assert.deepEqual(clip().unknownWords('Hello hex world, hex'), ['hex']);
+  const byteTokens = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
+  const vocab: Record<string, number> = { '<unk>': 0, ...Object.fromEntries(['h', 'i', 'hi'].map((t, i) => [t, i + 1])) };
+  byteTokens.forEach((t, i) => (vocab[t] = i + 4));
+  const json = (byteFallback: boolean): TokenizerJson => ({
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: [{ id: 0, content: '<unk>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }],
+    normalizer: null,
+    pre_tokenizer: { type: 'Whitespace' },
+    post_processor: null,
+    decoder: null,
+    model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: true, byte_fallback: byteFallback, vocab, merges: ['h i'] },
+  });
+  assert.deepEqual(new Tokenizer(json(true)).unknownWords('hi zebra ünïcode 😀'), []);
+  assert.deepEqual(new Tokenizer(json(false)).unknownWords('hi zebra ünïcode 😀'), ['zebra', 'ünïcode', '😀']);
+});

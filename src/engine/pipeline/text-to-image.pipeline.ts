@@ -1,13 +1,14 @@
 import { DiffusionModel, sampleShape, tokenizeCaptions } from '../models/diffusion-model';
 import { pixelShuffle } from '../models/pixel-shuffle';
-import { createScheduler, Random } from '../schedulers';
+import { createScheduler, Random, type SchedulerName } from '../schedulers';
 import { adaptableModules, loraModuleShapes, loraTargetModules } from '../models/lora-targets';
 import type { ModuleShape } from '../lora/lora-adapter';
 import { AdapterUse, packLoraBatch } from '../lora/lora-batch.packer';
 import { Denoiser, TextEncoder, LoraFeeds } from './denoiser';
 import { applyClassifierFreeGuidance } from './classifier-free-guidance';
 
-export type SamplerName = 'dpmpp-2m' | 'ddim' | 'ddpm';
+/** A sampler by its short name (`SCHEDULER_NAMES`). */
+export type SamplerName = SchedulerName;
 
 export interface GenerationRequest {
   prompt: string;
@@ -25,6 +26,8 @@ export interface GenerationResult {
   /** CHW RGB in [-1, 1], imageSize × imageSize, one per requested image. */
   images: Float32Array[];
   seed: number;
+  /** Words of the prompt, then of the negative prompt, that the text encoder reads as the unknown token. */
+  unknownWords: string[];
 }
 
 export interface PipelineParts {
@@ -168,13 +171,19 @@ export class TextToImagePipeline {
     const patch = model.sampleSpace.patchSize;
     const pixels = pixelShuffle(x, n, c, h, w, patch);
     const imgLen = pixels.length / n;
-    const results: GenerationResult[] = requests.map((req) => ({ images: [], seed: req.seed }));
+    const results: GenerationResult[] = requests.map((req) => ({ images: [], seed: req.seed, unknownWords: this.unknownWords(req) }));
     rows.forEach((r, i) => {
       const img = pixels.slice(i * imgLen, (i + 1) * imgLen);
       for (let j = 0; j < img.length; j++) img[j] = Math.max(-1, Math.min(1, img[j]));
       results[r.reqIndex].images.push(img);
     });
     return results;
+  }
+
+  /** What the request says that the model cannot read (each word once). */
+  unknownWords(request: Pick<GenerationRequest, 'prompt' | 'negativePrompt'>): string[] {
+    const { tokenizer } = this.parts.model;
+    return [...new Set([...tokenizer.unknownWords(request.prompt), ...tokenizer.unknownWords(request.negativePrompt ?? '')])];
   }
 
   private packAdapters(modules: string[], perRow: AdapterUse[][], duplicateForGuidance: boolean): LoraFeeds | null {

@@ -11,7 +11,7 @@ import type { SchedulerConfig } from './scheduler-config';
 
 export type SchedulerName = 'ddim' | 'dpmpp-2m' | 'ddpm';
 
-export const SCHEDULER_NAMES: readonly SchedulerName[] = ['ddim', 'dpmpp-2m', 'ddpm'];
+export const SCHEDULER_NAMES: readonly SchedulerName[] = ['dpmpp-2m', 'ddim', 'ddpm'];
 
 export interface CreateSchedulerOptions {
   /** DDIM noise weight (default 0). */

@@ -76,6 +76,8 @@ interface AddedToken {
 type Piece = { text: string } | { id: number };
 
 const WORD_CHAR = new RegExp(`^[${WORD_CLASS}]$`, 'u');
+/** Only punctuation (a comma between caption parts): not a word. */
+const PUNCTUATION = /^\p{P}+$/u;
 
 /** Cuts added tokens out of text, leftmost-longest, honouring lstrip/rstrip/single_word. */
 function splitOnAddedTokens(text: string, tokens: AddedToken[]): Piece[] {
@@ -214,21 +216,45 @@ export class Tokenizer {
     return this.preTokenizer(this.normalizer(text));
   }
 
-  private encodeRaw(text: string): number[] {
-    const ids: number[] = [];
+  /** The text as the model reads it: added tokens (cut out first) and pre-tokenized words with their ids. */
+  private *segments(text: string): Generator<{ id: number } | { word: string; ids: number[] }> {
     const raw = this.addedTokens.filter((t) => !t.normalized);
     const normalizedTokens = this.addedTokens.filter((t) => t.normalized);
     for (const piece of splitOnAddedTokens(text, raw)) {
       if ('id' in piece) {
-        ids.push(piece.id);
+        yield piece;
         continue;
       }
       for (const sub of splitOnAddedTokens(this.normalizer(piece.text), normalizedTokens)) {
-        if ('id' in sub) ids.push(sub.id);
-        else for (const word of this.preTokenizer(sub.text)) ids.push(...this.model.tokenize(word));
+        if ('id' in sub) yield sub;
+        else for (const word of this.preTokenizer(sub.text)) yield { word, ids: this.model.tokenize(word) };
       }
     }
+  }
+
+  private encodeRaw(text: string): number[] {
+    const ids: number[] = [];
+    for (const segment of this.segments(text)) {
+      if ('word' in segment) ids.push(...segment.ids);
+      else ids.push(segment.id);
+    }
     return ids;
+  }
+
+  /**
+   * Words of a text the model cannot represent: pre-tokenized words (as normalized) whose tokens include
+   * the unknown token, each once, in order. A word-level model lists every word outside its
+   * vocabulary (symbols such as emoji included); byte-level or byte-fallback BPE spells any word, so its
+   * list is empty. Punctuation is not a word: it is left out even where it maps to the unknown token.
+   */
+  unknownWords(text: string): string[] {
+    const unk = this.unkTokenId;
+    const words = new Set<string>();
+    if (unk === undefined) return [];
+    for (const segment of this.segments(text)) {
+      if ('word' in segment && segment.ids.includes(unk) && !PUNCTUATION.test(segment.word)) words.add(segment.word);
+    }
+    return [...words];
   }
 
   /** Token strings of a text, without special tokens (e.g. ["hello</w>", "wor", "ld</w>"]). */

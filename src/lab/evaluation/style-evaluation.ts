@@ -67,7 +67,7 @@ export async function generateCases(
       seed: c.seed,
       steps: s.steps,
       guidanceScale: s.guidanceScale,
-      scheduler: 'dpmpp-2m',
+      scheduler: GENERATION_DEFAULTS.scheduler,
       numImages: 1,
       adapters: adapter ? [{ adapter, scale }] : [],
     }));

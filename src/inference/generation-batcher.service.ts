@@ -1,12 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
-import type { EngineGenerationRequest, EngineGenerationResult, ModelRef } from '../inference/inference.protocol';
-import { InferenceService } from '../inference/inference.service';
+import { InferenceThreadClient } from './inference-thread.client';
+import type { GeneratedImages, InferenceRequest, ModelRef } from './inference.protocol';
 
 interface Waiting {
-  request: EngineGenerationRequest;
+  request: InferenceRequest;
   submittedAt: number;
-  resolve: (result: EngineGenerationResult & { imageSize: number }) => void;
+  resolve: (result: GeneratedImages) => void;
   reject: (error: Error) => void;
 }
 
@@ -51,11 +51,11 @@ export class GenerationBatcher {
   private readonly observers = new Set<(batch: BatchObservation) => void>();
 
   constructor(
-    private readonly inference: InferenceService,
+    private readonly thread: InferenceThreadClient,
     @Inject(APP_CONFIG) private readonly config: RuntimeConfig,
   ) {}
 
-  submit(model: ModelRef, request: EngineGenerationRequest): Promise<EngineGenerationResult & { imageSize: number }> {
+  submit(model: ModelRef, request: InferenceRequest): Promise<GeneratedImages> {
     let lane = this.lanes.get(model.dir);
     if (!lane) {
       lane = { model, waiting: [], running: false };
@@ -119,7 +119,7 @@ export class GenerationBatcher {
     lane.running = true;
     this.record(batch);
     try {
-      const reply = await this.inference.generate(lane.model, batch.map((w) => w.request));
+      const reply = await this.thread.generate(lane.model, batch.map((w) => w.request));
       batch.forEach((w, i) => w.resolve({ ...reply.results[i], imageSize: reply.imageSize }));
       this.notify(batch, true);
     } catch (error) {
