@@ -2,8 +2,10 @@ import { BadRequestException, ConflictException, Inject, Injectable, NotFoundExc
 import { randomUUID } from 'node:crypto';
 import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
 import type { UploadedPart } from '../http/multipart';
+import { FineTunesRepository } from '../fine-tunes/fine-tunes.repository';
 import { QuotasService } from '../limits/quotas.service';
 import { StoragePort } from '../storage/storage.port';
+import { datasetImageKeys, datasetPrefix } from '../storage/storage-keys';
 import { DatasetImageEntity, DatasetImageSource } from './dataset-image.entity';
 import { DatasetEntity } from './dataset.entity';
 import {
@@ -120,6 +122,7 @@ export function parseCaptions(field: string | undefined, imageCount: number): st
 export class DatasetsService {
   constructor(
     private readonly datasets: DatasetsRepository,
+    private readonly fineTunes: FineTunesRepository,
     private readonly storage: StoragePort,
     private readonly quotas: QuotasService,
     @Inject(APP_CONFIG) private readonly config: RuntimeConfig,
@@ -150,11 +153,11 @@ export class DatasetsService {
 
   async deleteDataset(tenantId: string, id: string): Promise<void> {
     await this.requireDataset(tenantId, id);
-    if ((await this.datasets.countActiveFineTunes(tenantId, id)) > 0) {
+    if ((await this.fineTunes.countActive(tenantId, id)) > 0) {
       throw new ConflictException('Dataset is used by a queued or running fine-tune; cancel it first');
     }
     await this.datasets.deleteForTenant(tenantId, id);
-    await this.storage.deletePrefix(this.datasetPrefix(tenantId, id));
+    await this.storage.deletePrefix(datasetPrefix(tenantId, id));
   }
 
   /**
@@ -236,9 +239,7 @@ export class DatasetsService {
         seen.add(prepared.contentHash);
 
         const id = randomUUID();
-        const prefix = `${this.datasetPrefix(tenantId, datasetId)}/${id}`;
-        const originalKey = `${prefix}/original.${EXTENSIONS[prepared.format]}`;
-        const trainingKey = `${prefix}/train-${TRAINING_RESOLUTION}.png`;
+        const { prefix, original: originalKey, training: trainingKey } = datasetImageKeys(tenantId, datasetId, id, EXTENSIONS[prepared.format], TRAINING_RESOLUTION);
         await this.storage.put(originalKey, data);
         await this.storage.put(trainingKey, prepared.training);
         try {
@@ -280,9 +281,5 @@ export class DatasetsService {
     const dataset = await this.datasets.findForTenant(tenantId, id);
     if (!dataset) throw new NotFoundException(`Dataset ${id} not found`);
     return dataset;
-  }
-
-  private datasetPrefix(tenantId: string, datasetId: string): string {
-    return `tenants/${tenantId}/datasets/${datasetId}`;
   }
 }

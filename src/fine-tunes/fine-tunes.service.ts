@@ -9,11 +9,11 @@ import { DEFAULT_BASE_MODEL, ModelsService } from '../models/models.service';
 import { QuotasService } from '../limits/quotas.service';
 import { FineTuneQueue } from '../queue/fine-tune-queue.port';
 import { StoragePort } from '../storage/storage.port';
-import { WebhookEventsService } from '../webhooks/webhook-events.service';
+import { WebhookOutboxService } from '../webhooks/webhook-outbox.service';
 import { FineTuneEntity } from './fine-tune.entity';
-import { CreateFineTuneDto, FineTuneDto, FineTuneHyperparametersDto, FineTuneListDto } from './fine-tunes.dto';
+import { CreateFineTuneDto, FineTuneDto, FineTuneListDto, FineTuneWebhookDeliveryListDto } from './fine-tunes.dto';
 import { FineTunesRepository } from './fine-tunes.repository';
-import { toFineTuneDto } from './fine-tune.mapper';
+import { toFineTuneDto, toFineTuneWebhook } from './fine-tune.mapper';
 import { defaultStylePhrase } from './style-phrase';
 
 export { toFineTuneDto };
@@ -29,7 +29,7 @@ export class FineTunesService {
     private readonly models: ModelsService,
     private readonly queue: FineTuneQueue,
     private readonly quotas: QuotasService,
-    private readonly webhooks: WebhookEventsService,
+    private readonly webhooks: WebhookOutboxService,
     private readonly storage: StoragePort,
   ) {}
 
@@ -92,18 +92,24 @@ export class FineTunesService {
     const job = await this.requireFineTune(tenantId, id);
     if (job.status === 'queued' && (await this.fineTunes.cancelQueued(tenantId, id))) {
       await this.queue.remove(id);
-      await this.webhooks.emit(await this.requireFineTune(tenantId, id), 'fine_tune.canceled');
+      await this.webhooks.emit(toFineTuneWebhook(await this.requireFineTune(tenantId, id), 'fine_tune.canceled'));
     } else if (!(await this.fineTunes.requestCancel(tenantId, id))) {
       // Neither queued nor running any more (a worker may have just finished it).
       const current = await this.requireFineTune(tenantId, id);
       if (current.status === 'queued' && (await this.fineTunes.cancelQueued(tenantId, id))) {
         await this.queue.remove(id);
-        await this.webhooks.emit(await this.requireFineTune(tenantId, id), 'fine_tune.canceled');
+        await this.webhooks.emit(toFineTuneWebhook(await this.requireFineTune(tenantId, id), 'fine_tune.canceled'));
       } else if (TERMINAL_STATUSES.has(current.status)) {
         throw new ConflictException(`Fine-tune ${id} is already ${current.status}`);
       }
     }
     return toFineTuneDto(await this.requireFineTune(tenantId, id));
+  }
+
+  /** The outbox's log of the job's webhook events. */
+  async listWebhookDeliveries(tenantId: string, id: string): Promise<FineTuneWebhookDeliveryListDto> {
+    await this.requireFineTune(tenantId, id);
+    return { data: await this.webhooks.listDeliveries(tenantId, id) };
   }
 
   async requireFineTune(tenantId: string, id: string): Promise<FineTuneEntity> {

@@ -1,6 +1,6 @@
-import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
-import { ID_COLUMN, NAME_COLUMN, bigintAsNumber } from '../database/column-types';
-import { TenantEntity } from '../tenants/tenant.entity';
+import { Column, Entity } from 'typeorm';
+import { NAME_COLUMN, bigintAsNumber } from '../database/column-types';
+import { TenantOwnedEntity } from '../tenants/tenant-owned.entity';
 
 export interface GenerationAdapterRef {
   id: string;
@@ -9,18 +9,7 @@ export interface GenerationAdapterRef {
 
 /** One text-to-image request and the parameters that reproduce it. */
 @Entity('generations')
-export class GenerationEntity {
-  @PrimaryColumn(ID_COLUMN)
-  id: string;
-
-  @Index()
-  @Column(ID_COLUMN)
-  tenantId: string;
-
-  @ManyToOne(() => TenantEntity, { onDelete: 'CASCADE' })
-  @JoinColumn({ name: 'tenant_id' })
-  tenant?: TenantEntity;
-
+export class GenerationEntity extends TenantOwnedEntity {
   @Column({ type: 'text' })
   prompt: string;
 
@@ -56,7 +45,4 @@ export class GenerationEntity {
 
   @Column({ type: 'integer', nullable: true })
   durationMs: number | null;
-
-  @CreateDateColumn()
-  createdAt: Date;
 }

@@ -11,12 +11,12 @@ import {
   IsOptional,
   IsString,
   IsUUID,
-  Matches,
   Max,
   MaxLength,
   Min,
   ValidateNested,
 } from 'class-validator';
+import { BaseModelField } from '../models/base-model.decorator';
 
 export const SCHEDULERS: SamplerName[] = ['dpmpp-2m', 'ddim', 'ddpm'];
 export const MAX_SEED = 2 ** 31 - 1;
@@ -93,11 +93,7 @@ export class CreateGenerationDto {
   @IsIn(SCHEDULERS, { message: `scheduler must be one of: ${SCHEDULERS.join(', ')}` })
   scheduler?: SamplerName;
 
-  @ApiPropertyOptional({ example: 'emoji-base', maxLength: 200, description: 'Installed base model (GET /v1/models); the bundled one when omitted.' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(200)
-  @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { message: 'baseModel must be a model id from GET /v1/models' })
+  @BaseModelField()
   baseModel?: string;
 }
 
