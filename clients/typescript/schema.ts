@@ -1428,10 +1428,10 @@ export interface components {
              */
             rejectedFiles: number;
             /**
-             * @description Side in pixels of the square training copies.
-             * @example 64
+             * @description Side in pixels of the square training copies: the resolution of the default base model (as GET /v1/models reports it); null while it is not installed.
+             * @example 32
              */
-            trainingResolution: number;
+            trainingResolution: number | null;
             /**
              * @description Images a fine-tune would train on.
              * @example 24
@@ -1882,7 +1882,7 @@ export interface operations {
                      */
                     archive?: string;
                     /**
-                     * @description JSON array of captions in the order of the `images` parts.
+                     * @description JSON array of captions, exactly one per `images` part in the same order (null for none).
                      * @example ["a red fox in flat pastel colours"]
                      */
                     captions?: string;

@@ -4,6 +4,7 @@ import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
 import type { UploadedPart } from '../http/multipart';
 import { FineTunesRepository } from '../fine-tunes/fine-tunes.repository';
 import { QuotasService } from '../limits/quotas.service';
+import { DEFAULT_BASE_MODEL, ModelsService } from '../models/models.service';
 import { StoragePort } from '../storage/storage.port';
 import { datasetImageKeys, datasetPrefix } from '../storage/storage-keys';
 import { DatasetImageEntity, DatasetImageSource } from './dataset-image.entity';
@@ -18,14 +19,7 @@ import {
   UploadResultDto,
 } from './datasets.dto';
 import { DatasetsRepository } from './datasets.repository';
-import {
-  EXTENSIONS,
-  ImageRejection,
-  MIME_TYPES,
-  MIN_IMAGES_FOR_FINE_TUNE,
-  prepareTrainingImage,
-  TRAINING_RESOLUTION,
-} from './training-image';
+import { EXTENSIONS, ImageRejection, MIME_TYPES, MIN_IMAGES_FOR_FINE_TUNE, prepareTrainingImage } from './training-image';
 import { isZip, openZipArchive } from './zip-archive';
 
 const MAX_CAPTION_LENGTH = 2000;
@@ -69,8 +63,11 @@ function wordCount(text: string): number {
   return trimmed === '' ? 0 : trimmed.split(/\s+/).length;
 }
 
-/** What a fine-tune would make of these images now (no training is started). */
-export function buildTrainingReport(images: DatasetImageEntity[], rejectedFiles: number): TrainingReportDto {
+/**
+ * What a fine-tune would make of these images now (no training is started), at the resolution the
+ * base model trains at (null: not installed).
+ */
+export function buildTrainingReport(images: DatasetImageEntity[], rejectedFiles: number, trainingResolution: number | null): TrainingReportDto {
   const words = images.map((image) => wordCount(image.caption)).filter((n) => n > 0);
   const captioned = words.length;
   const uncaptioned = images.length - captioned;
@@ -79,8 +76,8 @@ export function buildTrainingReport(images: DatasetImageEntity[], rejectedFiles:
     notes.push(`Add at least ${MIN_IMAGES_FOR_FINE_TUNE - images.length} more image(s): a fine-tune needs ${MIN_IMAGES_FOR_FINE_TUNE}`);
   }
   if (uncaptioned > 0) notes.push(`${uncaptioned} image(s) have no caption; they train on the style alone`);
-  const small = images.filter((image) => Math.min(image.width, image.height) < TRAINING_RESOLUTION).length;
-  if (small > 0) notes.push(`${small} image(s) are smaller than ${TRAINING_RESOLUTION} px and are upscaled for training`);
+  const small = trainingResolution === null ? 0 : images.filter((image) => Math.min(image.width, image.height) < trainingResolution).length;
+  if (small > 0) notes.push(`${small} image(s) are smaller than ${trainingResolution} px and are upscaled for training`);
   return {
     usableImages: images.length,
     rejectedFiles,
@@ -92,14 +89,20 @@ export function buildTrainingReport(images: DatasetImageEntity[], rejectedFiles:
     },
     minImages: MIN_IMAGES_FOR_FINE_TUNE,
     readyForFineTune: images.length >= MIN_IMAGES_FOR_FINE_TUNE,
-    trainingResolution: TRAINING_RESOLUTION,
+    trainingResolution,
     notes,
   };
 }
 
-/** Parses the `captions` form field: a JSON array of strings (null or missing entries mean none). */
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * Parses the `captions` form field: a JSON array of strings, one entry per image in the order sent
+ * (null or "" for none). No field means no captions; a count that does not match is refused, since
+ * there is no telling which image a caption was meant for.
+ */
 export function parseCaptions(field: string | undefined, imageCount: number): string[] {
-  if (field === undefined || field.trim() === '') return [];
+  if (field === undefined || field.trim() === '') return Array(imageCount).fill('');
   let parsed: unknown;
   try {
     parsed = JSON.parse(field);
@@ -109,8 +112,10 @@ export function parseCaptions(field: string | undefined, imageCount: number): st
   if (!Array.isArray(parsed) || parsed.some((c) => c !== null && typeof c !== 'string')) {
     throw new BadRequestException('captions must be a JSON array of strings');
   }
-  if (parsed.length > imageCount) {
-    throw new BadRequestException(`captions has ${parsed.length} entries but only ${imageCount} image(s) were sent`);
+  if (parsed.length !== imageCount) {
+    throw new BadRequestException(
+      `captions has ${plural(parsed.length, 'entry', 'entries')} but ${plural(imageCount, 'image was', 'images were')} sent: one entry per image (null for none)`,
+    );
   }
   const captions = parsed.map((c) => (typeof c === 'string' ? c.trim() : ''));
   const tooLong = captions.findIndex((c) => c.length > MAX_CAPTION_LENGTH);
@@ -123,6 +128,7 @@ export class DatasetsService {
   constructor(
     private readonly datasets: DatasetsRepository,
     private readonly fineTunes: FineTunesRepository,
+    private readonly models: ModelsService,
     private readonly storage: StoragePort,
     private readonly quotas: QuotasService,
     @Inject(APP_CONFIG) private readonly config: RuntimeConfig,
@@ -147,7 +153,7 @@ export class DatasetsService {
     return {
       ...toDatasetDto(dataset, images.length),
       images: images.map(toImageDto),
-      report: buildTrainingReport(images, dataset.rejectedCount),
+      report: buildTrainingReport(images, dataset.rejectedCount, await this.trainingResolution()),
     };
   }
 
@@ -178,7 +184,7 @@ export class DatasetsService {
     const captions = parseCaptions(captionsField, parts.length);
     const candidates: ImageCandidate[] = parts.map((part, index) => ({
       filename: part.filename,
-      caption: captions[index] ?? '',
+      caption: captions[index],
       mimeType: part.mimeType,
       bytes: part.data.length,
       read: async () => part.data,
@@ -222,6 +228,7 @@ export class DatasetsService {
     if (source === 'upload') await this.quotas.assertStorageRoom(tenantId, candidates.reduce((sum, c) => sum + (c.bytes ?? 0), 0));
     const added: DatasetImageDto[] = [];
     const seen = new Set<string>();
+    const trainingResolution = await this.trainingResolution();
     let position = await this.datasets.nextPosition(tenantId, datasetId);
 
     for (const candidate of candidates) {
@@ -232,14 +239,14 @@ export class DatasetsService {
         } catch (error) {
           throw new ImageRejection('corrupt', `cannot inflate: ${(error as Error).message}`);
         }
-        const prepared = await prepareTrainingImage(data, candidate.filename, candidate.mimeType, this.config.limits);
+        const prepared = await prepareTrainingImage(data, candidate.filename, candidate.mimeType, this.config.limits, trainingResolution);
         if (seen.has(prepared.contentHash) || (await this.datasets.findExistingHashes(tenantId, datasetId, [prepared.contentHash])).size > 0) {
           throw new ImageRejection('duplicate', 'the same image is already in the dataset');
         }
         seen.add(prepared.contentHash);
 
         const id = randomUUID();
-        const { prefix, original: originalKey, training: trainingKey } = datasetImageKeys(tenantId, datasetId, id, EXTENSIONS[prepared.format], TRAINING_RESOLUTION);
+        const { prefix, original: originalKey, training: trainingKey } = datasetImageKeys(tenantId, datasetId, id, EXTENSIONS[prepared.format], prepared.trainingSide);
         await this.storage.put(originalKey, data);
         await this.storage.put(trainingKey, prepared.training);
         try {
@@ -281,5 +288,13 @@ export class DatasetsService {
     const dataset = await this.datasets.findForTenant(tenantId, id);
     if (!dataset) throw new NotFoundException(`Dataset ${id} not found`);
     return dataset;
+  }
+
+  /**
+   * The side fine-tunes train at: the default base model's resolution, as GET /v1/models reports it.
+   * Datasets are not tied to a model; a fine-tune on another base model resizes the copies it reads.
+   */
+  private trainingResolution(): Promise<number | null> {
+    return this.models.findResolution(DEFAULT_BASE_MODEL);
   }
 }

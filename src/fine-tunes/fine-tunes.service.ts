@@ -9,6 +9,7 @@ import { DEFAULT_BASE_MODEL, ModelsService } from '../models/models.service';
 import { QuotasService } from '../limits/quotas.service';
 import { FineTuneQueue } from '../queue/fine-tune-queue.port';
 import { StoragePort } from '../storage/storage.port';
+import { NotYoursException } from '../tenants/not-yours.exception';
 import { WebhookOutboxService } from '../webhooks/webhook-outbox.service';
 import { FineTuneEntity } from './fine-tune.entity';
 import { CreateFineTuneDto, FineTuneDto, FineTuneListDto, FineTuneWebhookDeliveryListDto } from './fine-tunes.dto';
@@ -36,7 +37,7 @@ export class FineTunesService {
   /** Validates everything a worker would trip over later, then queues the job. */
   async createFineTune(tenantId: string, body: CreateFineTuneDto): Promise<FineTuneDto> {
     const dataset = await this.datasets.findForTenant(tenantId, body.datasetId);
-    if (!dataset) throw new NotFoundException(`datasetId ${body.datasetId} does not name one of your datasets`);
+    if (!dataset) throw new NotYoursException('datasetId', body.datasetId, 'dataset');
     const usable = await this.datasets.countImages(tenantId, dataset.id);
     if (usable < MIN_IMAGES_FOR_FINE_TUNE) {
       throw new BadRequestException(`datasetId: the dataset has ${usable} usable image(s); a fine-tune needs at least ${MIN_IMAGES_FOR_FINE_TUNE}`);
@@ -45,7 +46,7 @@ export class FineTunesService {
     const hyperparameters = this.resolveHyperparameters(body);
     if (body.initAdapterId) {
       const adapter = await this.adapters.findForTenant(tenantId, body.initAdapterId);
-      if (!adapter) throw new NotFoundException(`initAdapterId ${body.initAdapterId} does not name one of your adapters`);
+      if (!adapter) throw new NotYoursException('initAdapterId', body.initAdapterId, 'adapter');
       if (adapter.baseModel && adapter.baseModel !== baseModel) {
         throw new BadRequestException(`initAdapterId: adapter ${adapter.id} was made for base model ${adapter.baseModel}, not ${baseModel}`);
       }

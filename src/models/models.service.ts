@@ -61,6 +61,11 @@ export class ModelsService {
     return model;
   }
 
+  /** The resolution an installed model generates and trains at (its `resolution` here), or null. */
+  async findResolution(id: string): Promise<number | null> {
+    return MODEL_ID.test(id) ? ((await this.describe(id))?.resolution ?? null) : null;
+  }
+
   /** The folder of an installed model (one with a model_index.json), or null; never leaves MODELS_DIR. */
   async findModelDir(id: string): Promise<string | null> {
     if (!MODEL_ID.test(id) || id.includes('..')) return null;
