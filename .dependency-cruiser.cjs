@@ -2,7 +2,8 @@
  * Import boundaries (run by `npm run lint:imports`, which `npm test` calls first):
  * the engine is a library with no web, database or queue code and no knowledge of the app around it;
  * the emoji lab (tools that built the bundled model) is reached only from the command-line tools;
- * code outside the engine and the lab enters the engine through src/engine/index.ts; no cycles.
+ * code outside the engine and the lab enters the engine through src/engine/index.ts; the webhook
+ * outbox knows no feature; no cycles.
  */
 module.exports = {
   forbidden: [
@@ -33,6 +34,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/', pathNot: '^src/(engine|lab)/' },
       to: { path: '^src/engine/', pathNot: '^src/engine/index\\.ts$' },
+    },
+    {
+      name: 'webhooks-take-envelopes',
+      comment: 'Features hand the webhook outbox an envelope: src/webhooks imports no feature module.',
+      severity: 'error',
+      from: { path: '^src/webhooks/' },
+      to: { path: '^src/(adapters|datasets|feedback|fine-tunes|generations|inference|models)/' },
     },
     {
       name: 'no-cycles',

@@ -1202,6 +1202,52 @@ export interface components {
             /** @example 300 */
             totalSteps: number;
         };
+        FineTuneWebhookDeliveryDto: {
+            /** @example 1 */
+            attempts: number;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            deliveredAt: string | null;
+            /**
+             * @description The event type, as sent in the body’s `type` and in X-Saas-Event.
+             * @example fine_tune.succeeded
+             * @enum {string}
+             */
+            event: "fine_tune.started" | "fine_tune.progress" | "fine_tune.succeeded" | "fine_tune.failed" | "fine_tune.canceled";
+            /**
+             * @description The event, with the milestone for progress events.
+             * @example fine_tune.progress:50
+             */
+            eventKey: string;
+            /**
+             * Format: uuid
+             * @description Also sent as X-Saas-Delivery and as the body’s id.
+             */
+            id: string;
+            /** @example null */
+            lastError: string | null;
+            /**
+             * @description HTTP status of the last attempt (null: no answer).
+             * @example 200
+             */
+            lastStatusCode: number | null;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due (pending deliveries).
+             */
+            nextAttemptAt: string;
+            /**
+             * @description pending: not yet delivered, retries scheduled; failed: attempts exhausted.
+             * @enum {string}
+             */
+            status: "pending" | "delivered" | "failed";
+            /** @example https://hooks.example.com/saas */
+            url: string;
+        };
+        FineTuneWebhookDeliveryListDto: {
+            data: components["schemas"]["FineTuneWebhookDeliveryDto"][];
+        };
         GenerationAdapterDto: {
             /**
              * Format: uuid
@@ -1390,10 +1436,10 @@ export interface components {
              */
             rejectedFiles: number;
             /**
-             * @description Side in pixels of the square training copies.
-             * @example 64
+             * @description Side in pixels of the square training copies: the resolution of the default base model (as GET /v1/models reports it); null while it is not installed.
+             * @example 32
              */
-            trainingResolution: number;
+            trainingResolution: number | null;
             /**
              * @description Images a fine-tune would train on.
              * @example 24
@@ -1403,48 +1449,6 @@ export interface components {
         UploadResultDto: {
             added: components["schemas"]["DatasetImageDto"][];
             rejected: components["schemas"]["RejectedFileDto"][];
-        };
-        WebhookDeliveryDto: {
-            /** @example 1 */
-            attempts: number;
-            /** Format: date-time */
-            createdAt: string;
-            /** Format: date-time */
-            deliveredAt: string | null;
-            /** @enum {string} */
-            event: "fine_tune.started" | "fine_tune.progress" | "fine_tune.succeeded" | "fine_tune.failed" | "fine_tune.canceled";
-            /**
-             * @description The event, with the milestone for progress events.
-             * @example fine_tune.progress:50
-             */
-            eventKey: string;
-            /**
-             * Format: uuid
-             * @description Also sent as X-Saas-Delivery and as the body’s id.
-             */
-            id: string;
-            /** @example null */
-            lastError: string | null;
-            /**
-             * @description HTTP status of the last attempt (null: no answer).
-             * @example 200
-             */
-            lastStatusCode: number | null;
-            /**
-             * Format: date-time
-             * @description When the next attempt is due (pending deliveries).
-             */
-            nextAttemptAt: string;
-            /**
-             * @description pending: not yet delivered, retries scheduled; failed: attempts exhausted.
-             * @enum {string}
-             */
-            status: "pending" | "delivered" | "failed";
-            /** @example https://hooks.example.com/saas */
-            url: string;
-        };
-        WebhookDeliveryListDto: {
-            data: components["schemas"]["WebhookDeliveryDto"][];
         };
         WebhookSecretDto: {
             /**
@@ -1886,7 +1890,7 @@ export interface operations {
                      */
                     archive?: string;
                     /**
-                     * @description JSON array of captions in the order of the `images` parts.
+                     * @description JSON array of captions, exactly one per `images` part in the same order (null for none).
                      * @example ["a red fox"]
                      */
                     captions?: string;
@@ -2272,7 +2276,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WebhookDeliveryListDto"];
+                    "application/json": components["schemas"]["FineTuneWebhookDeliveryListDto"];
                 };
             };
             /** @description Missing or invalid API key */

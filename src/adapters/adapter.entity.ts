@@ -1,7 +1,7 @@
-import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index } from 'typeorm';
 import { HASH_COLUMN, ID_COLUMN, KEY_COLUMN, NAME_COLUMN, bigintAsNumber } from '../database/column-types';
 import { STYLE_PHRASE_MAX_LENGTH } from '../fine-tunes/style-phrase';
-import { TenantEntity } from '../tenants/tenant.entity';
+import { TenantOwnedEntity } from '../tenants/tenant-owned.entity';
 
 export type AdapterSource = 'import' | 'fine-tune';
 /** Key naming of the LoRA tensors: diffusers/peft (`lora_A`/`lora_B`) or kohya (`lora_down`/`lora_up`). */
@@ -9,18 +9,7 @@ export type AdapterKeyFormat = 'peft' | 'kohya';
 
 /** A LoRA adapter (.safetensors) owned by a tenant: trained here or imported. */
 @Entity('adapters')
-export class AdapterEntity {
-  @PrimaryColumn(ID_COLUMN)
-  id: string;
-
-  @Index()
-  @Column(ID_COLUMN)
-  tenantId: string;
-
-  @ManyToOne(() => TenantEntity, { onDelete: 'CASCADE' })
-  @JoinColumn({ name: 'tenant_id' })
-  tenant?: TenantEntity;
-
+export class AdapterEntity extends TenantOwnedEntity {
   @Column(NAME_COLUMN)
   name: string;
 
@@ -70,7 +59,4 @@ export class AdapterEntity {
   /** The file's `__metadata__` (string map), kept for provenance. */
   @Column({ type: 'simple-json', nullable: true })
   metadata: Record<string, string> | null;
-
-  @CreateDateColumn()
-  createdAt: Date;
 }

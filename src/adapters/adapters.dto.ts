@@ -1,6 +1,7 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsNotEmpty, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsNotEmpty, IsString, MaxLength } from 'class-validator';
+import { BaseModelField } from '../models/base-model.decorator';
 
 const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 
@@ -73,12 +74,7 @@ export class ImportAdapterFieldsDto {
   @MaxLength(200)
   name: string;
 
-  @ApiPropertyOptional({ example: 'emoji-base', maxLength: 200, description: 'Base model the adapter was trained for.' })
-  @IsOptional()
-  @Transform(trim)
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(200)
+  @BaseModelField('Base model the adapter was trained for.')
   baseModel?: string;
 }
 

@@ -5,6 +5,7 @@ import { QuotasService } from '../limits/quotas.service';
 import { MAX_ADAPTER_SCALE } from '../generations/generations.dto';
 import { normalizeStylePhrase, STYLE_PHRASE_MAX_LENGTH, WITHOUT_CONTROL_CHARACTERS } from '../fine-tunes/style-phrase';
 import { StoragePort } from '../storage/storage.port';
+import { importedAdapterKey } from '../storage/storage-keys';
 import { AdapterEntity } from './adapter.entity';
 import { AdapterDto, AdapterListDto, ImportAdapterFieldsDto } from './adapters.dto';
 import { AdaptersRepository } from './adapters.repository';
@@ -89,7 +90,7 @@ export class AdaptersService {
     }
     await this.quotas.assertStorageRoom(tenantId, file.data.length);
     const id = randomUUID();
-    const storageKey = `tenants/${tenantId}/adapters/${id}.safetensors`;
+    const storageKey = importedAdapterKey(tenantId, id);
     await this.storage.put(storageKey, file.data);
     try {
       const adapter = await this.adapters.add({

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { resolveDefaultModelDir, loadDiffusionModel, createLoraAdapter, serializeLoraAdapter, Random } from '../engine';
-import { loraModuleShapes } from '../fine-tunes/fine-tune.job';
+import { loraModuleShapes } from '../fine-tunes/training-inputs.loader';
 import { CliArgs, runCli } from './cli-args';
 
 /**

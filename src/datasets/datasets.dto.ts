@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsNotEmpty, IsOptional, IsString, MaxLength } from 'class-validator';
-import { MIN_IMAGES_FOR_FINE_TUNE, REJECTION_REASONS, RejectionReason, TRAINING_RESOLUTION } from './training-image';
+import { MIN_IMAGES_FOR_FINE_TUNE, REJECTION_REASONS, RejectionReason } from './training-image';
 
 const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 
@@ -95,8 +95,13 @@ export class TrainingReportDto {
   @ApiProperty({ example: true, description: 'Whether `POST /v1/fine-tunes` would accept this dataset.' })
   readyForFineTune: boolean;
 
-  @ApiProperty({ example: TRAINING_RESOLUTION, description: 'Side in pixels of the square training copies.' })
-  trainingResolution: number;
+  @ApiProperty({
+    example: 32,
+    nullable: true,
+    type: Number,
+    description: 'Side in pixels of the square training copies: the resolution of the default base model (as GET /v1/models reports it); null while it is not installed.',
+  })
+  trainingResolution: number | null;
 
   @ApiProperty({ type: [String], example: ['4 images have no caption; they train on the style alone'] })
   notes: string[];
@@ -132,7 +137,7 @@ export class UploadResultDto {
 /** The text fields of the multipart upload (the files are read separately). */
 export class UploadImagesFieldsDto {
   @ApiPropertyOptional({
-    description: 'JSON array of captions, one per `images` part in the same order; missing entries mean no caption.',
+    description: 'JSON array of captions, exactly one per `images` part in the same order (null or "" for none); omit it for no captions.',
     example: '["a red fox", "snow capped mountain under a low sun"]',
   })
   @IsOptional()
@@ -151,7 +156,7 @@ export const UPLOAD_IMAGES_SCHEMA = {
     },
     captions: {
       type: 'string',
-      description: 'JSON array of captions in the order of the `images` parts.',
+      description: 'JSON array of captions, exactly one per `images` part in the same order (null for none).',
       example: '["a red fox"]',
     },
     archive: {

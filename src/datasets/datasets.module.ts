@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { FineTuneEntity } from '../fine-tunes/fine-tune.entity';
+import { FineTuneRecordsModule } from '../fine-tunes/fine-tune-records.module';
+import { ModelsModule } from '../models/models.module';
 import { DatasetImageEntity } from './dataset-image.entity';
 import { DatasetUploadInterceptor } from './dataset-upload.interceptor';
 import { DatasetEntity } from './dataset.entity';
@@ -9,7 +10,7 @@ import { DatasetsRepository } from './datasets.repository';
 import { DatasetsService } from './datasets.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([DatasetEntity, DatasetImageEntity, FineTuneEntity])],
+  imports: [TypeOrmModule.forFeature([DatasetEntity, DatasetImageEntity]), FineTuneRecordsModule, ModelsModule],
   controllers: [DatasetsController],
   providers: [DatasetsService, DatasetsRepository, DatasetUploadInterceptor],
   exports: [DatasetsRepository, DatasetsService],

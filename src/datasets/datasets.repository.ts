@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
-import { FineTuneEntity } from '../fine-tunes/fine-tune.entity';
 import { DatasetImageEntity } from './dataset-image.entity';
 import { DatasetEntity } from './dataset.entity';
 
@@ -11,7 +10,6 @@ export class DatasetsRepository {
   constructor(
     @InjectRepository(DatasetEntity) private readonly datasets: Repository<DatasetEntity>,
     @InjectRepository(DatasetImageEntity) private readonly images: Repository<DatasetImageEntity>,
-    @InjectRepository(FineTuneEntity) private readonly fineTunes: Repository<FineTuneEntity>,
   ) {}
 
   createForTenant(tenantId: string, dataset: Pick<DatasetEntity, 'id' | 'name'>): Promise<DatasetEntity> {
@@ -82,11 +80,6 @@ export class DatasetsRepository {
       .set({ rejectedCount: () => `rejected_count + ${Math.max(0, Math.floor(rejected))}`, updatedAt: new Date() })
       .where('id = :datasetId AND tenant_id = :tenantId', { datasetId, tenantId })
       .execute();
-  }
-
-  /** Fine-tunes still waiting for or reading this dataset's images. */
-  countActiveFineTunes(tenantId: string, datasetId: string): Promise<number> {
-    return this.fineTunes.count({ where: { tenantId, datasetId, status: In(['queued', 'running']) } });
   }
 
   /** Deletes the dataset and (by cascade) its image rows; true when something was deleted. */

@@ -2,8 +2,11 @@ import { BadRequestException, ConflictException, Inject, Injectable, NotFoundExc
 import { randomUUID } from 'node:crypto';
 import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
 import type { UploadedPart } from '../http/multipart';
+import { FineTunesRepository } from '../fine-tunes/fine-tunes.repository';
 import { QuotasService } from '../limits/quotas.service';
+import { DEFAULT_BASE_MODEL, ModelsService } from '../models/models.service';
 import { StoragePort } from '../storage/storage.port';
+import { datasetImageKeys, datasetPrefix } from '../storage/storage-keys';
 import { DatasetImageEntity, DatasetImageSource } from './dataset-image.entity';
 import { DatasetEntity } from './dataset.entity';
 import {
@@ -16,14 +19,7 @@ import {
   UploadResultDto,
 } from './datasets.dto';
 import { DatasetsRepository } from './datasets.repository';
-import {
-  EXTENSIONS,
-  ImageRejection,
-  MIME_TYPES,
-  MIN_IMAGES_FOR_FINE_TUNE,
-  prepareTrainingImage,
-  TRAINING_RESOLUTION,
-} from './training-image';
+import { EXTENSIONS, ImageRejection, MIME_TYPES, MIN_IMAGES_FOR_FINE_TUNE, prepareTrainingImage } from './training-image';
 import { isZip, openZipArchive } from './zip-archive';
 
 const MAX_CAPTION_LENGTH = 2000;
@@ -67,8 +63,11 @@ function wordCount(text: string): number {
   return trimmed === '' ? 0 : trimmed.split(/\s+/).length;
 }
 
-/** What a fine-tune would make of these images now (no training is started). */
-export function buildTrainingReport(images: DatasetImageEntity[], rejectedFiles: number): TrainingReportDto {
+/**
+ * What a fine-tune would make of these images now (no training is started), at the resolution the
+ * base model trains at (null: not installed).
+ */
+export function buildTrainingReport(images: DatasetImageEntity[], rejectedFiles: number, trainingResolution: number | null): TrainingReportDto {
   const words = images.map((image) => wordCount(image.caption)).filter((n) => n > 0);
   const captioned = words.length;
   const uncaptioned = images.length - captioned;
@@ -77,8 +76,8 @@ export function buildTrainingReport(images: DatasetImageEntity[], rejectedFiles:
     notes.push(`Add at least ${MIN_IMAGES_FOR_FINE_TUNE - images.length} more image(s): a fine-tune needs ${MIN_IMAGES_FOR_FINE_TUNE}`);
   }
   if (uncaptioned > 0) notes.push(`${uncaptioned} image(s) have no caption; they train on the style alone`);
-  const small = images.filter((image) => Math.min(image.width, image.height) < TRAINING_RESOLUTION).length;
-  if (small > 0) notes.push(`${small} image(s) are smaller than ${TRAINING_RESOLUTION} px and are upscaled for training`);
+  const small = trainingResolution === null ? 0 : images.filter((image) => Math.min(image.width, image.height) < trainingResolution).length;
+  if (small > 0) notes.push(`${small} image(s) are smaller than ${trainingResolution} px and are upscaled for training`);
   return {
     usableImages: images.length,
     rejectedFiles,
@@ -90,14 +89,20 @@ export function buildTrainingReport(images: DatasetImageEntity[], rejectedFiles:
     },
     minImages: MIN_IMAGES_FOR_FINE_TUNE,
     readyForFineTune: images.length >= MIN_IMAGES_FOR_FINE_TUNE,
-    trainingResolution: TRAINING_RESOLUTION,
+    trainingResolution,
     notes,
   };
 }
 
-/** Parses the `captions` form field: a JSON array of strings (null or missing entries mean none). */
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * Parses the `captions` form field: a JSON array of strings, one entry per image in the order sent
+ * (null or "" for none). No field means no captions; a count that does not match is refused, since
+ * there is no telling which image a caption was meant for.
+ */
 export function parseCaptions(field: string | undefined, imageCount: number): string[] {
-  if (field === undefined || field.trim() === '') return [];
+  if (field === undefined || field.trim() === '') return Array(imageCount).fill('');
   let parsed: unknown;
   try {
     parsed = JSON.parse(field);
@@ -107,8 +112,10 @@ export function parseCaptions(field: string | undefined, imageCount: number): st
   if (!Array.isArray(parsed) || parsed.some((c) => c !== null && typeof c !== 'string')) {
     throw new BadRequestException('captions must be a JSON array of strings');
   }
-  if (parsed.length > imageCount) {
-    throw new BadRequestException(`captions has ${parsed.length} entries but only ${imageCount} image(s) were sent`);
+  if (parsed.length !== imageCount) {
+    throw new BadRequestException(
+      `captions has ${plural(parsed.length, 'entry', 'entries')} but ${plural(imageCount, 'image was', 'images were')} sent: one entry per image (null for none)`,
+    );
   }
   const captions = parsed.map((c) => (typeof c === 'string' ? c.trim() : ''));
   const tooLong = captions.findIndex((c) => c.length > MAX_CAPTION_LENGTH);
@@ -120,6 +127,8 @@ export function parseCaptions(field: string | undefined, imageCount: number): st
 export class DatasetsService {
   constructor(
     private readonly datasets: DatasetsRepository,
+    private readonly fineTunes: FineTunesRepository,
+    private readonly models: ModelsService,
     private readonly storage: StoragePort,
     private readonly quotas: QuotasService,
     @Inject(APP_CONFIG) private readonly config: RuntimeConfig,
@@ -144,17 +153,17 @@ export class DatasetsService {
     return {
       ...toDatasetDto(dataset, images.length),
       images: images.map(toImageDto),
-      report: buildTrainingReport(images, dataset.rejectedCount),
+      report: buildTrainingReport(images, dataset.rejectedCount, await this.trainingResolution()),
     };
   }
 
   async deleteDataset(tenantId: string, id: string): Promise<void> {
     await this.requireDataset(tenantId, id);
-    if ((await this.datasets.countActiveFineTunes(tenantId, id)) > 0) {
+    if ((await this.fineTunes.countActive(tenantId, id)) > 0) {
       throw new ConflictException('Dataset is used by a queued or running fine-tune; cancel it first');
     }
     await this.datasets.deleteForTenant(tenantId, id);
-    await this.storage.deletePrefix(this.datasetPrefix(tenantId, id));
+    await this.storage.deletePrefix(datasetPrefix(tenantId, id));
   }
 
   /**
@@ -175,7 +184,7 @@ export class DatasetsService {
     const captions = parseCaptions(captionsField, parts.length);
     const candidates: ImageCandidate[] = parts.map((part, index) => ({
       filename: part.filename,
-      caption: captions[index] ?? '',
+      caption: captions[index],
       mimeType: part.mimeType,
       bytes: part.data.length,
       read: async () => part.data,
@@ -219,6 +228,7 @@ export class DatasetsService {
     if (source === 'upload') await this.quotas.assertStorageRoom(tenantId, candidates.reduce((sum, c) => sum + (c.bytes ?? 0), 0));
     const added: DatasetImageDto[] = [];
     const seen = new Set<string>();
+    const trainingResolution = await this.trainingResolution();
     let position = await this.datasets.nextPosition(tenantId, datasetId);
 
     for (const candidate of candidates) {
@@ -229,16 +239,14 @@ export class DatasetsService {
         } catch (error) {
           throw new ImageRejection('corrupt', `cannot inflate: ${(error as Error).message}`);
         }
-        const prepared = await prepareTrainingImage(data, candidate.filename, candidate.mimeType, this.config.limits);
+        const prepared = await prepareTrainingImage(data, candidate.filename, candidate.mimeType, this.config.limits, trainingResolution);
         if (seen.has(prepared.contentHash) || (await this.datasets.findExistingHashes(tenantId, datasetId, [prepared.contentHash])).size > 0) {
           throw new ImageRejection('duplicate', 'the same image is already in the dataset');
         }
         seen.add(prepared.contentHash);
 
         const id = randomUUID();
-        const prefix = `${this.datasetPrefix(tenantId, datasetId)}/${id}`;
-        const originalKey = `${prefix}/original.${EXTENSIONS[prepared.format]}`;
-        const trainingKey = `${prefix}/train-${TRAINING_RESOLUTION}.png`;
+        const { prefix, original: originalKey, training: trainingKey } = datasetImageKeys(tenantId, datasetId, id, EXTENSIONS[prepared.format], prepared.trainingSide);
         await this.storage.put(originalKey, data);
         await this.storage.put(trainingKey, prepared.training);
         try {
@@ -282,7 +290,11 @@ export class DatasetsService {
     return dataset;
   }
 
-  private datasetPrefix(tenantId: string, datasetId: string): string {
-    return `tenants/${tenantId}/datasets/${datasetId}`;
+  /**
+   * The side fine-tunes train at: the default base model's resolution, as GET /v1/models reports it.
+   * Datasets are not tied to a model; a fine-tune on another base model resizes the copies it reads.
+   */
+  private trainingResolution(): Promise<number | null> {
+    return this.models.findResolution(DEFAULT_BASE_MODEL);
   }
 }

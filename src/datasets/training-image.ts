@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 
-/** Side of the square copies the trainer reads (the embedded base model works at 64 px). */
-export const TRAINING_RESOLUTION = 64;
 /** Fewer demonstrations than this give a fine-tune nothing to generalise from. */
 export const MIN_IMAGES_FOR_FINE_TUNE = 4;
 /** Smaller images carry too little style to be worth training on. */
@@ -22,8 +20,9 @@ export interface PreparedImage {
   height: number;
   /** SHA-256 over the decoded RGB pixels and size: re-encodings of the same picture collide. */
   contentHash: string;
-  /** RGB PNG, TRAINING_RESOLUTION square, alpha flattened over white. */
+  /** RGB PNG, `trainingSide` square, alpha flattened over white. */
   training: Buffer;
+  trainingSide: number;
 }
 
 export class ImageRejection extends Error {
@@ -51,13 +50,16 @@ export interface ImageLimits {
 
 /**
  * Validates one uploaded image and derives what training needs. Throws ImageRejection with the
- * reason the client sees; never lets a decoder error escape as a server fault.
+ * reason the client sees; never lets a decoder error escape as a server fault. The training copy is
+ * `trainingResolution` square (the base model's resolution, so training resamples nothing); without
+ * one it keeps the image's longer side.
  */
 export async function prepareTrainingImage(
   data: Buffer,
   filename: string,
   declaredMimeType: string | undefined,
   limits: ImageLimits,
+  trainingResolution: number | null,
 ): Promise<PreparedImage> {
   if (data.length > limits.imageBytes) {
     throw new ImageRejection('too_large', `${data.length} bytes; the limit is ${limits.imageBytes} bytes per image`);
@@ -99,9 +101,10 @@ export async function prepareTrainingImage(
   }
   const { info } = pixels;
   const contentHash = createHash('sha256').update(`${info.width}x${info.height}x${info.channels}:`).update(pixels.data).digest('hex');
+  const trainingSide = trainingResolution ?? Math.max(info.width, info.height);
   const training = await sharp(pixels.data, { raw: { width: info.width, height: info.height, channels: info.channels } })
-    .resize(TRAINING_RESOLUTION, TRAINING_RESOLUTION, { fit: 'contain', background: '#ffffff' })
+    .resize(trainingSide, trainingSide, { fit: 'contain', background: '#ffffff' })
     .png()
     .toBuffer();
-  return { format, width: info.width, height: info.height, contentHash, training };
+  return { format, width: info.width, height: info.height, contentHash, training, trainingSide };
 }

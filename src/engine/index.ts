@@ -2,7 +2,9 @@
  * The engine's public face: everything the API, the worker and the command-line tools use from it.
  * Modules inside the engine import each other directly; nothing outside imports past this file.
  */
-export { DEFAULT_FINE_TUNE_HYPERPARAMETERS, DEFAULT_RECOMMENDED_SCALE, Demonstration, FineTuneHyperparameters, FineTuneMethod, FineTuneProgress, FineTuneResult, fineTune, validateHyperparameters } from './dro/fine-tune.trainer';
+export type { Demonstration } from './dro/demonstration-batches';
+export { DEFAULT_FINE_TUNE_HYPERPARAMETERS, DEFAULT_RECOMMENDED_SCALE, FineTuneHyperparameters, FineTuneMethod, validateHyperparameters } from './dro/fine-tune.hyperparameters';
+export { FineTuneProgress, FineTuneResult, fineTune } from './dro/fine-tune.trainer';
 export { writeFileAtomic } from './io/atomic-write';
 export { readCaptionedImageFolder } from './io/captioned-image-folder.reader';
 export { readSafetensorsFile, writeSafetensorsFile } from './io/safetensors';
@@ -10,7 +12,7 @@ export { LoraAdapter, createLoraAdapter } from './lora/lora-adapter';
 export type { ModuleShape } from './lora/lora-adapter';
 export { parseLoraAdapter, readLoraFile, serializeLoraAdapter, writeLoraFile } from './lora/lora-file';
 export { BUNDLED_MODEL_NAME, resolveDefaultModelDir } from './models/default-model';
-export { DiffusionModel, loadDiffusionModel, sampleShape } from './models/diffusion-model';
+export { DiffusionModel, loadDiffusionModel, modelWeightsVersion, sampleShape } from './models/diffusion-model';
 export { COMMON_EVAL_PROMPTS } from './models/emoji-base.prompts';
 export { LORA_TARGETS, adaptableModules, loraModuleShapes } from './models/lora-targets';
 export type { LoraTargets } from './models/lora-targets';

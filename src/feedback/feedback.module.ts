@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { AdaptersModule } from '../adapters/adapters.module';
 import { DatasetsModule } from '../datasets/datasets.module';
 import { GenerationsModule } from '../generations/generations.module';
 import { FeedbackSignalEntity } from './feedback-signal.entity';
@@ -8,7 +9,7 @@ import { FeedbackRepository } from './feedback.repository';
 import { FeedbackService } from './feedback.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([FeedbackSignalEntity]), GenerationsModule, DatasetsModule],
+  imports: [TypeOrmModule.forFeature([FeedbackSignalEntity]), GenerationsModule, DatasetsModule, AdaptersModule],
   controllers: [FeedbackController],
   providers: [FeedbackService, FeedbackRepository],
 })

@@ -1,10 +1,12 @@
 import { BadRequestException, Injectable, NotFoundException } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
+import { AdaptersRepository } from '../adapters/adapters.repository';
 import { DatasetsRepository } from '../datasets/datasets.repository';
 import { UploadResultDto } from '../datasets/datasets.dto';
 import { DatasetsService, ImageCandidate } from '../datasets/datasets.service';
 import { GenerationsRepository } from '../generations/generations.repository';
 import { StoragePort } from '../storage/storage.port';
+import { NotYoursException } from '../tenants/not-yours.exception';
 import { FeedbackSignalEntity } from './feedback-signal.entity';
 import { AddFromFeedbackDto, CreateFeedbackDto, FeedbackDto, FeedbackListDto, POSITIVE_SIGNALS } from './feedback.dto';
 import { FeedbackRepository } from './feedback.repository';
@@ -65,6 +67,7 @@ export class FeedbackService {
     private readonly generations: GenerationsRepository,
     private readonly datasets: DatasetsRepository,
     private readonly datasetsService: DatasetsService,
+    private readonly adapters: AdaptersRepository,
     private readonly storage: StoragePort,
   ) {}
 
@@ -87,6 +90,7 @@ export class FeedbackService {
   /** Kept images become the dataset's next demonstrations, captioned with their prompts. */
   async addImagesFromFeedback(tenantId: string, datasetId: string, body: AddFromFeedbackDto): Promise<UploadResultDto> {
     if (!(await this.datasets.findForTenant(tenantId, datasetId))) throw new NotFoundException(`Dataset ${datasetId} not found`);
+    if (body.adapterId && !(await this.adapters.findForTenant(tenantId, body.adapterId))) throw new NotYoursException('adapterId', body.adapterId, 'adapter');
     const kept = keptImages(await this.feedback.listForTenant(tenantId), body.since ? new Date(body.since) : undefined);
     const generations = new Map(
       (await this.generations.findManyForTenant(tenantId, [...new Set(kept.map((k) => k.generationId))])).map((g) => [g.id, g]),

@@ -1,17 +1,8 @@
-import {
-  Column,
-  CreateDateColumn,
-  Entity,
-  Index,
-  JoinColumn,
-  ManyToOne,
-  PrimaryColumn,
-  UpdateDateColumn,
-} from 'typeorm';
+import { Column, Entity, Index, JoinColumn, ManyToOne, UpdateDateColumn } from 'typeorm';
 import { AdapterEntity } from '../adapters/adapter.entity';
 import { ID_COLUMN, NAME_COLUMN, NULLABLE_TIME_COLUMN } from '../database/column-types';
 import { DatasetEntity } from '../datasets/dataset.entity';
-import { TenantEntity } from '../tenants/tenant.entity';
+import { TenantOwnedEntity } from '../tenants/tenant-owned.entity';
 import { STYLE_PHRASE_MAX_LENGTH } from './style-phrase';
 
 export type FineTuneMethod = 'dro' | 'sft';
@@ -37,18 +28,7 @@ export interface FineTunePreviewInfo {
 /** A training job: a dataset becomes a LoRA adapter (Diffusion-DRO or plain SFT). */
 @Entity('fine_tunes')
 @Index(['status', 'createdAt'])
-export class FineTuneEntity {
-  @PrimaryColumn(ID_COLUMN)
-  id: string;
-
-  @Index()
-  @Column(ID_COLUMN)
-  tenantId: string;
-
-  @ManyToOne(() => TenantEntity, { onDelete: 'CASCADE' })
-  @JoinColumn({ name: 'tenant_id' })
-  tenant?: TenantEntity;
-
+export class FineTuneEntity extends TenantOwnedEntity {
   /** Kept when the dataset is deleted later, so the job's history survives. */
   @Column({ ...ID_COLUMN, nullable: true })
   datasetId: string | null;
@@ -117,9 +97,6 @@ export class FineTuneEntity {
   @ManyToOne(() => AdapterEntity, { onDelete: 'SET NULL' })
   @JoinColumn({ name: 'adapter_id' })
   adapter?: AdapterEntity;
-
-  @CreateDateColumn()
-  createdAt: Date;
 
   @UpdateDateColumn()
   updatedAt: Date;

@@ -1,4 +1,6 @@
+import type { WebhookEnvelope } from '../webhooks/webhook-envelope';
 import { FineTuneEntity } from './fine-tune.entity';
+import type { FineTuneWebhookEvent } from './fine-tune-webhooks';
 import type { FineTuneDto, FineTuneHyperparametersDto, FineTunePreviewDto } from './fine-tunes.dto';
 
 /** Where the preview PNG of a job is served. */
@@ -46,4 +48,9 @@ export function toFineTuneDto(job: FineTuneEntity): FineTuneDto {
     startedAt: job.startedAt?.toISOString() ?? null,
     finishedAt: job.finishedAt?.toISOString() ?? null,
   };
+}
+
+/** What the outbox records for a job's event: the job as GET /v1/fine-tunes/{id} returns it, for the job's webhookUrl. */
+export function toFineTuneWebhook(job: FineTuneEntity, event: FineTuneWebhookEvent, milestone?: number): WebhookEnvelope {
+  return { tenantId: job.tenantId, url: job.webhookUrl, event, subjectId: job.id, milestone, data: { fineTune: toFineTuneDto(job) } };
 }

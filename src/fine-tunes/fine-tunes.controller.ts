@@ -16,7 +16,7 @@ import { ErrorResponseDto } from '../http/error-response.dto';
 import { ApiIdParam, IdParam } from '../http/id-param';
 import { ListQueryDto } from '../http/list-query.dto';
 import { FineTuneEventsService } from './fine-tune-events.service';
-import { CreateFineTuneDto, FineTuneDto, FineTuneListDto } from './fine-tunes.dto';
+import { CreateFineTuneDto, FineTuneDto, FineTuneListDto, FineTuneWebhookDeliveryListDto } from './fine-tunes.dto';
 import { FineTunesService } from './fine-tunes.service';
 
 @ApiTags('fine-tunes')
@@ -94,6 +94,15 @@ export class FineTunesController {
     @Res() response: Response,
   ): Promise<void> {
     return this.events.stream(tenant.tenantId, id, response);
+  }
+
+  @Get(':id/webhook-deliveries')
+  @ApiIdParam('Fine-tune id')
+  @ApiOperation({ summary: 'Webhook deliveries of a fine-tune: events, attempts, last answer' })
+  @ApiOkResponse({ type: FineTuneWebhookDeliveryListDto })
+  @ApiNotFoundResponse({ type: ErrorResponseDto })
+  listFineTuneWebhookDeliveries(@CurrentTenant() tenant: TenantContext, @IdParam() id: string): Promise<FineTuneWebhookDeliveryListDto> {
+    return this.fineTunes.listWebhookDeliveries(tenant.tenantId, id);
   }
 
   @Post(':id/cancel')

@@ -1,8 +1,11 @@
-import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, OmitType, PartialType } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import { IsIn, IsInt, IsNotEmpty, IsNumber, IsObject, IsOptional, IsString, IsUrl, IsUUID, Matches, Max, MaxLength, ValidateNested } from 'class-validator';
 import { DEFAULT_FINE_TUNE_HYPERPARAMETERS as D, LORA_TARGETS, type LoraTargets } from '../engine';
+import { BaseModelField } from '../models/base-model.decorator';
+import { WebhookDeliveryDto } from '../webhooks/webhooks.dto';
 import type { FineTuneMethod, FineTuneStatus } from './fine-tune.entity';
+import { FINE_TUNE_WEBHOOK_EVENTS } from './fine-tune-webhooks';
 import { normalizeStylePhrase, STYLE_PHRASE_MAX_LENGTH, WITHOUT_CONTROL_CHARACTERS } from './style-phrase';
 
 export const FINE_TUNE_METHODS: FineTuneMethod[] = ['dro', 'sft'];
@@ -125,11 +128,7 @@ export class CreateFineTuneDto {
   @IsUUID('all', { message: 'datasetId must be a UUID' })
   datasetId: string;
 
-  @ApiPropertyOptional({ example: 'emoji-base', maxLength: 200, description: 'Installed base model (GET /v1/models); the bundled one when omitted.' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(200)
-  @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { message: 'baseModel must be a model id from GET /v1/models' })
+  @BaseModelField()
   baseModel?: string;
 
   @ApiProperty({ enum: FINE_TUNE_METHODS, example: 'dro', description: '`dro`: Diffusion-DRO (rank the examples above the model’s own samples); `sft`: plain denoising fine-tune.' })
@@ -309,4 +308,15 @@ export class FineTuneDto {
 export class FineTuneListDto {
   @ApiProperty({ type: [FineTuneDto] })
   data: FineTuneDto[];
+}
+
+/** One webhook delivery of a fine-tune: the outbox's record, with the events a fine-tune sends spelled out. */
+export class FineTuneWebhookDeliveryDto extends OmitType(WebhookDeliveryDto, ['event'] as const) {
+  @ApiProperty({ enum: FINE_TUNE_WEBHOOK_EVENTS, example: 'fine_tune.succeeded', description: 'The event type, as sent in the body’s `type` and in X-Saas-Event.' })
+  event: string;
+}
+
+export class FineTuneWebhookDeliveryListDto {
+  @ApiProperty({ type: [FineTuneWebhookDeliveryDto] })
+  data: FineTuneWebhookDeliveryDto[];
 }

@@ -1,8 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
+import { In, Repository } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { FineTuneEntity, FineTunePreviewInfo } from './fine-tune.entity';
+import { FineTuneEntity, FineTunePreviewInfo, FineTuneStatus } from './fine-tune.entity';
+
+/** A job in these states still needs its dataset and holds a slot of the tenant's concurrency quota. */
+const ACTIVE_STATUSES: FineTuneStatus[] = ['queued', 'running'];
 
 export type NewFineTune = Pick<
   FineTuneEntity,
@@ -57,9 +60,9 @@ export class FineTunesRepository {
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.count)]));
   }
 
-  /** Fine-tunes of a tenant that are queued or running (the concurrency quota). */
-  countActiveForTenant(tenantId: string): Promise<number> {
-    return this.fineTunes.count({ where: [{ tenantId, status: 'queued' }, { tenantId, status: 'running' }] });
+  /** Fine-tunes of a tenant that are queued or running (the concurrency quota); with a dataset, those still reading its images. */
+  countActive(tenantId: string, datasetId?: string): Promise<number> {
+    return this.fineTunes.count({ where: { tenantId, ...(datasetId ? { datasetId } : {}), status: In(ACTIVE_STATUSES) } });
   }
 
   // ---- worker side, fenced by the worker id ---------------------------------------------------

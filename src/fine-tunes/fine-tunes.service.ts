@@ -9,11 +9,12 @@ import { DEFAULT_BASE_MODEL, ModelsService } from '../models/models.service';
 import { QuotasService } from '../limits/quotas.service';
 import { FineTuneQueue } from '../queue/fine-tune-queue.port';
 import { StoragePort } from '../storage/storage.port';
-import { WebhookEventsService } from '../webhooks/webhook-events.service';
+import { NotYoursException } from '../tenants/not-yours.exception';
+import { WebhookOutboxService } from '../webhooks/webhook-outbox.service';
 import { FineTuneEntity } from './fine-tune.entity';
-import { CreateFineTuneDto, FineTuneDto, FineTuneHyperparametersDto, FineTuneListDto } from './fine-tunes.dto';
+import { CreateFineTuneDto, FineTuneDto, FineTuneListDto, FineTuneWebhookDeliveryListDto } from './fine-tunes.dto';
 import { FineTunesRepository } from './fine-tunes.repository';
-import { toFineTuneDto } from './fine-tune.mapper';
+import { toFineTuneDto, toFineTuneWebhook } from './fine-tune.mapper';
 import { defaultStylePhrase } from './style-phrase';
 
 export { toFineTuneDto };
@@ -29,14 +30,14 @@ export class FineTunesService {
     private readonly models: ModelsService,
     private readonly queue: FineTuneQueue,
     private readonly quotas: QuotasService,
-    private readonly webhooks: WebhookEventsService,
+    private readonly webhooks: WebhookOutboxService,
     private readonly storage: StoragePort,
   ) {}
 
   /** Validates everything a worker would trip over later, then queues the job. */
   async createFineTune(tenantId: string, body: CreateFineTuneDto): Promise<FineTuneDto> {
     const dataset = await this.datasets.findForTenant(tenantId, body.datasetId);
-    if (!dataset) throw new NotFoundException(`datasetId ${body.datasetId} does not name one of your datasets`);
+    if (!dataset) throw new NotYoursException('datasetId', body.datasetId, 'dataset');
     const usable = await this.datasets.countImages(tenantId, dataset.id);
     if (usable < MIN_IMAGES_FOR_FINE_TUNE) {
       throw new BadRequestException(`datasetId: the dataset has ${usable} usable image(s); a fine-tune needs at least ${MIN_IMAGES_FOR_FINE_TUNE}`);
@@ -45,7 +46,7 @@ export class FineTunesService {
     const hyperparameters = this.resolveHyperparameters(body);
     if (body.initAdapterId) {
       const adapter = await this.adapters.findForTenant(tenantId, body.initAdapterId);
-      if (!adapter) throw new NotFoundException(`initAdapterId ${body.initAdapterId} does not name one of your adapters`);
+      if (!adapter) throw new NotYoursException('initAdapterId', body.initAdapterId, 'adapter');
       if (adapter.baseModel && adapter.baseModel !== baseModel) {
         throw new BadRequestException(`initAdapterId: adapter ${adapter.id} was made for base model ${adapter.baseModel}, not ${baseModel}`);
       }
@@ -92,18 +93,24 @@ export class FineTunesService {
     const job = await this.requireFineTune(tenantId, id);
     if (job.status === 'queued' && (await this.fineTunes.cancelQueued(tenantId, id))) {
       await this.queue.remove(id);
-      await this.webhooks.emit(await this.requireFineTune(tenantId, id), 'fine_tune.canceled');
+      await this.webhooks.emit(toFineTuneWebhook(await this.requireFineTune(tenantId, id), 'fine_tune.canceled'));
     } else if (!(await this.fineTunes.requestCancel(tenantId, id))) {
       // Neither queued nor running any more (a worker may have just finished it).
       const current = await this.requireFineTune(tenantId, id);
       if (current.status === 'queued' && (await this.fineTunes.cancelQueued(tenantId, id))) {
         await this.queue.remove(id);
-        await this.webhooks.emit(await this.requireFineTune(tenantId, id), 'fine_tune.canceled');
+        await this.webhooks.emit(toFineTuneWebhook(await this.requireFineTune(tenantId, id), 'fine_tune.canceled'));
       } else if (TERMINAL_STATUSES.has(current.status)) {
         throw new ConflictException(`Fine-tune ${id} is already ${current.status}`);
       }
     }
     return toFineTuneDto(await this.requireFineTune(tenantId, id));
+  }
+
+  /** The outbox's log of the job's webhook events. */
+  async listWebhookDeliveries(tenantId: string, id: string): Promise<FineTuneWebhookDeliveryListDto> {
+    await this.requireFineTune(tenantId, id);
+    return { data: await this.webhooks.listDeliveries(tenantId, id) };
   }
 
   async requireFineTune(tenantId: string, id: string): Promise<FineTuneEntity> {

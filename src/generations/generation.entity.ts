@@ -1,22 +1,11 @@
-import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
-import { ID_COLUMN, NAME_COLUMN, bigintAsNumber } from '../database/column-types';
+import { Column, Entity } from 'typeorm';
+import { NAME_COLUMN, bigintAsNumber } from '../database/column-types';
 import type { AdapterRef } from '../inference/inference.protocol';
-import { TenantEntity } from '../tenants/tenant.entity';
+import { TenantOwnedEntity } from '../tenants/tenant-owned.entity';
 
 /** One text-to-image request and the parameters that reproduce it. */
 @Entity('generations')
-export class GenerationEntity {
-  @PrimaryColumn(ID_COLUMN)
-  id: string;
-
-  @Index()
-  @Column(ID_COLUMN)
-  tenantId: string;
-
-  @ManyToOne(() => TenantEntity, { onDelete: 'CASCADE' })
-  @JoinColumn({ name: 'tenant_id' })
-  tenant?: TenantEntity;
-
+export class GenerationEntity extends TenantOwnedEntity {
   @Column({ type: 'text' })
   prompt: string;
 
@@ -56,7 +45,4 @@ export class GenerationEntity {
   /** Prompt words the base model read as unknown (null: stored before these were recorded). */
   @Column({ type: 'simple-json', nullable: true })
   unknownWords: string[] | null;
-
-  @CreateDateColumn()
-  createdAt: Date;
 }

@@ -11,12 +11,12 @@ import {
   IsOptional,
   IsString,
   IsUUID,
-  Matches,
   Max,
   MaxLength,
   Min,
   ValidateNested,
 } from 'class-validator';
+import { BaseModelField } from '../models/base-model.decorator';
 
 export const MAX_SEED = 2 ** 31 - 1;
 /** Largest adapter strength a generation accepts (and the most an adapter may recommend). */
@@ -99,11 +99,7 @@ export class CreateGenerationDto {
   @IsIn(SCHEDULER_NAMES, { message: `scheduler must be one of: ${SCHEDULER_NAMES.join(', ')}` })
   scheduler?: SamplerName;
 
-  @ApiPropertyOptional({ example: BUNDLED_MODEL_NAME, maxLength: 200, description: 'Installed base model (GET /v1/models); the bundled one when omitted.' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(200)
-  @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { message: 'baseModel must be a model id from GET /v1/models' })
+  @BaseModelField()
   baseModel?: string;
 }
 

@@ -11,6 +11,7 @@ import { InferenceService } from '../inference/inference.service';
 import { DEFAULT_BASE_MODEL, ModelsService } from '../models/models.service';
 import { QuotasService } from '../limits/quotas.service';
 import { StoragePort } from '../storage/storage.port';
+import { generationImageKey, generationPrefix } from '../storage/storage-keys';
 import { CreateGenerationDto, GenerationAdapterDto, GenerationDto, GenerationListDto, MAX_SEED } from './generations.dto';
 import { GenerationsRepository, GenerationWithImages } from './generations.repository';
 
@@ -72,12 +73,12 @@ export class GenerationsService {
     const result = await this.generateImages(model, request, rows);
 
     const id = randomUUID();
-    const prefix = `tenants/${tenantId}/generations/${id}`;
+    const prefix = generationPrefix(tenantId, id);
     const pngs = result.images.map((image) => Buffer.from(image.buffer, image.byteOffset, image.byteLength));
     try {
       const images = [];
       for (const [index, png] of pngs.entries()) {
-        const storageKey = `${prefix}/${index}.png`;
+        const storageKey = generationImageKey(tenantId, id, index);
         await this.storage.put(storageKey, png);
         images.push({ id: randomUUID(), imageIndex: index, storageKey, mimeType: 'image/png', width: result.imageSize, height: result.imageSize, bytes: png.length });
       }

@@ -1,5 +1,6 @@
 import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
+import { FineTuneRecordsModule } from '../fine-tunes/fine-tune-records.module';
 import { createRedisConnection } from '../queue/redis-connection';
 import { MemoryRateLimiter } from './memory-rate-limiter.driver';
 import { QuotasService } from './quotas.service';
@@ -11,6 +12,7 @@ import { TenantUsageRepository } from './tenant-usage.repository';
 /** Rate limits (Redis buckets shared by API replicas when REDIS_URL is set) and tenant quotas. */
 @Global()
 @Module({
+  imports: [FineTuneRecordsModule],
   providers: [
     {
       provide: RateLimiter,

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
+import { FineTunesRepository } from '../fine-tunes/fine-tunes.repository';
 import { TenantUsageRepository } from './tenant-usage.repository';
 import { TooManyRequestsException } from './too-many-requests.exception';
 
@@ -15,13 +16,14 @@ const RETRY_AFTER_DELETE_S = 3600;
 export class QuotasService {
   constructor(
     private readonly usage: TenantUsageRepository,
+    private readonly fineTunes: FineTunesRepository,
     @Inject(APP_CONFIG) private readonly config: RuntimeConfig,
   ) {}
 
   async assertFineTuneSlot(tenantId: string): Promise<void> {
     const limit = this.config.tenantLimits.concurrentFineTunes;
     if (limit <= 0) return;
-    const active = await this.usage.activeFineTunes(tenantId);
+    const active = await this.fineTunes.countActive(tenantId);
     if (active >= limit) {
       throw new TooManyRequestsException(
         `Quota concurrentFineTunes exceeded: ${active} fine-tune(s) queued or running, the limit is ${limit} (QUOTA_CONCURRENT_FINE_TUNES)`,

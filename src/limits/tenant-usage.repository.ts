@@ -2,7 +2,6 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AdapterEntity } from '../adapters/adapter.entity';
 import { DatasetImageEntity } from '../datasets/dataset-image.entity';
-import { FineTuneEntity } from '../fine-tunes/fine-tune.entity';
 import { GenerationImageEntity } from '../generations/generation-image.entity';
 
 /** What a tenant holds, for quotas: reads across the tenant's tables, always scoped by the tenant. */
@@ -23,10 +22,6 @@ export class TenantUsageRepository {
       ),
     );
     return sums.reduce((total, row) => total + Number(row?.bytes ?? 0), 0);
-  }
-
-  activeFineTunes(tenantId: string): Promise<number> {
-    return this.dataSource.getRepository(FineTuneEntity).count({ where: [{ tenantId, status: 'queued' }, { tenantId, status: 'running' }] });
   }
 
   imagesInDataset(tenantId: string, datasetId: string): Promise<number> {

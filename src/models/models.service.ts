@@ -3,10 +3,10 @@ import { access, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
 import { BUNDLED_MODEL_NAME } from '../engine';
+import { MODEL_ID } from './base-model.decorator';
 import { BaseModelDto, BaseModelListDto } from './models.dto';
 
 const MAX_CARD_BYTES = 256 * 1024;
-const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** The base model used when a request names none: the bundled one. */
 export const DEFAULT_BASE_MODEL = BUNDLED_MODEL_NAME;
@@ -59,6 +59,11 @@ export class ModelsService {
     const model = MODEL_ID.test(id) ? await this.describe(id) : null;
     if (!model) throw new NotFoundException(`Model ${id} not found`);
     return model;
+  }
+
+  /** The resolution an installed model generates and trains at (its `resolution` here), or null. */
+  async findResolution(id: string): Promise<number | null> {
+    return MODEL_ID.test(id) ? ((await this.describe(id))?.resolution ?? null) : null;
   }
 
   /** The folder of an installed model (one with a model_index.json), or null; never leaves MODELS_DIR. */

@@ -4,6 +4,10 @@ import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialE
 import { FineTuneEntity } from '../fine-tunes/fine-tune.entity';
 import { ClaimedFineTune, FineTuneQueue, RecoveredLeases } from './fine-tune-queue.port';
 
+function toClaim(row: FineTuneEntity | null): ClaimedFineTune | null {
+  return row ? { id: row.id, tenantId: row.tenantId, attempt: row.attempts } : null;
+}
+
 /**
  * The embedded queue: the fine_tunes table itself, shared by every process on the same database.
  * A claim is one UPDATE of the oldest queued row guarded by `status = 'queued'`, so two workers never
@@ -31,7 +35,6 @@ export class DatabaseFineTuneQueue extends FineTuneQueue {
   }
 
   async claim(workerId: string, leaseMs: number): Promise<ClaimedFineTune | null> {
-    const now = new Date();
     const oldest = this.rows
       .createQueryBuilder('queued')
       .subQuery()
@@ -44,29 +47,22 @@ export class DatabaseFineTuneQueue extends FineTuneQueue {
     // PostgreSQL: concurrent claimers skip a row another one is taking instead of queueing behind its lock
     // (and then finding it no longer queued), so N workers take N different jobs in one round.
     if (this.postgres) oldest.setLock('pessimistic_write').setOnLocked('skip_locked');
-    const result = await this.rows
-      .createQueryBuilder()
-      .update(FineTuneEntity)
-      .set({
-        status: 'running',
-        workerId,
-        leaseUntil: new Date(now.getTime() + leaseMs),
-        attempts: () => 'attempts + 1',
-        startedAt: () => 'COALESCE(started_at, :now)',
-        updatedAt: now,
-      })
-      .where(`id = ${oldest.getQuery()}`)
-      .andWhere('status = :queued')
-      .setParameters({ queued: 'queued', now })
-      .execute();
-    if (!result.affected) return null;
+    if (!(await this.takeLease(`id = ${oldest.getQuery()}`, {}, workerId, leaseMs))) return null;
     // A worker runs one job at a time, so its only running row is the one just claimed.
-    const claimed = await this.rows.findOne({ where: { workerId, status: 'running' }, order: { updatedAt: 'DESC' } });
-    return claimed ? { id: claimed.id, tenantId: claimed.tenantId, attempt: claimed.attempts } : null;
+    return toClaim(await this.rows.findOne({ where: { workerId, status: 'running' }, order: { updatedAt: 'DESC' } }));
   }
 
   /** Claims one particular job if it is waiting (the BullMQ driver learns the id from Redis). */
   async claimJob(jobId: string, workerId: string, leaseMs: number): Promise<ClaimedFineTune | null> {
+    if (!(await this.takeLease('id = :id', { id: jobId }, workerId, leaseMs))) return null;
+    return toClaim(await this.rows.findOneBy({ id: jobId, workerId, status: 'running' }));
+  }
+
+  /**
+   * The claim itself: one UPDATE that moves the queued row(s) `where` selects to running under this
+   * worker's lease, guarded by `status = 'queued'`; true when a row was taken.
+   */
+  private async takeLease(where: string, parameters: Record<string, unknown>, workerId: string, leaseMs: number): Promise<boolean> {
     const now = new Date();
     const result = await this.rows
       .createQueryBuilder()
@@ -79,13 +75,11 @@ export class DatabaseFineTuneQueue extends FineTuneQueue {
         startedAt: () => 'COALESCE(started_at, :now)',
         updatedAt: now,
       })
-      .where('id = :id', { id: jobId })
+      .where(where, parameters)
       .andWhere('status = :queued')
       .setParameters({ queued: 'queued', now })
       .execute();
-    if (!result.affected) return null;
-    const claimed = await this.rows.findOneBy({ id: jobId, workerId, status: 'running' });
-    return claimed ? { id: claimed.id, tenantId: claimed.tenantId, attempt: claimed.attempts } : null;
+    return (result.affected ?? 0) > 0;
   }
 
   /** Ids of queued jobs, oldest first (the BullMQ driver re-delivers those Redis no longer holds). */

@@ -6,7 +6,8 @@ export interface StoredObjectInfo {
 }
 
 /**
- * Blob storage for images and adapters, addressed by keys like `tenants/<id>/datasets/<id>/x.png`.
+ * Blob storage for images and adapters, addressed by keys like `tenants/<id>/datasets/<id>/x.png`
+ * (storage-keys.ts builds every key).
  * The local-filesystem driver is the embedded default; an S3-compatible driver implements the same
  * port for scale-out. Abstract class rather than interface so it doubles as the injection token.
  */
@@ -43,7 +44,7 @@ export class InvalidStorageKeyError extends Error {
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /**
- * Keys are built by the services from ids, never from user file names; this check is the backstop
+ * Keys are built from ids (storage-keys.ts), never from user file names; this check is the backstop
  * that keeps every key inside the storage root whatever the caller passes.
  */
 export function assertValidKey(key: string): void {

@@ -4,7 +4,7 @@ import { Brackets, IsNull, LessThan, LessThanOrEqual, Repository } from 'typeorm
 import { TenantEntity } from '../tenants/tenant.entity';
 import { WebhookDeliveryEntity } from './webhook-delivery.entity';
 
-export type NewWebhookDelivery = Pick<WebhookDeliveryEntity, 'id' | 'tenantId' | 'fineTuneId' | 'event' | 'eventKey' | 'url' | 'payload'>;
+export type NewWebhookDelivery = Pick<WebhookDeliveryEntity, 'id' | 'tenantId' | 'subjectId' | 'event' | 'eventKey' | 'url' | 'payload'>;
 
 /** The webhook outbox and each tenant's signing secret. */
 @Injectable()
@@ -14,7 +14,7 @@ export class WebhookDeliveriesRepository {
     @InjectRepository(TenantEntity) private readonly tenants: Repository<TenantEntity>,
   ) {}
 
-  /** Records an event once per job and key (a resumed job repeats events; the unique index keeps the first). */
+  /** Records an event once per subject and key (a resumed job repeats events; the unique index keeps the first). */
   async recordOnce(delivery: NewWebhookDelivery): Promise<void> {
     const now = new Date();
     await this.deliveries
@@ -26,8 +26,8 @@ export class WebhookDeliveriesRepository {
       .execute();
   }
 
-  listForFineTune(tenantId: string, fineTuneId: string): Promise<WebhookDeliveryEntity[]> {
-    return this.deliveries.find({ where: { tenantId, fineTuneId }, order: { createdAt: 'ASC', id: 'ASC' } });
+  listForSubject(tenantId: string, subjectId: string): Promise<WebhookDeliveryEntity[]> {
+    return this.deliveries.find({ where: { tenantId, subjectId }, order: { createdAt: 'ASC', id: 'ASC' } });
   }
 
   /** Takes up to `limit` due deliveries for this loop: each one is claimed by a guarded UPDATE, so replicas never send one twice at once. */

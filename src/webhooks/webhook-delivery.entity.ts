@@ -1,17 +1,18 @@
 import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
 import { ID_COLUMN, NULLABLE_TIME_COLUMN } from '../database/column-types';
-import { FineTuneEntity } from '../fine-tunes/fine-tune.entity';
 
-export type WebhookEvent = 'fine_tune.started' | 'fine_tune.progress' | 'fine_tune.succeeded' | 'fine_tune.failed' | 'fine_tune.canceled';
 export type WebhookDeliveryStatus = 'pending' | 'delivered' | 'failed';
 
+/** The table of the resources events are about; named, not imported, so the outbox depends on no feature. */
+const SUBJECT_TABLE = 'fine_tunes';
+
 /**
- * One webhook event for one fine-tune and its delivery state. Rows are the outbox: an event is
+ * One webhook event for one subject and its delivery state. Rows are the outbox: an event is
  * recorded in the database first and sent by whichever delivery loop claims it, so restarts lose
- * nothing. `eventKey` is unique per job, so an event re-emitted by a resumed job is stored once.
+ * nothing. `eventKey` is unique per subject, so an event re-emitted (by a resumed job) is stored once.
  */
 @Entity('webhook_deliveries')
-@Index(['fineTuneId', 'eventKey'], { unique: true })
+@Index(['subjectId', 'eventKey'], { unique: true })
 @Index(['status', 'nextAttemptAt'])
 export class WebhookDeliveryEntity {
   @PrimaryColumn(ID_COLUMN)
@@ -21,15 +22,17 @@ export class WebhookDeliveryEntity {
   @Column(ID_COLUMN)
   tenantId: string;
 
-  @Column(ID_COLUMN)
-  fineTuneId: string;
+  /** The resource the event is about (column `fine_tune_id`: fine-tunes are the subjects the schema knows). */
+  @Column({ ...ID_COLUMN, name: 'fine_tune_id' })
+  subjectId: string;
 
-  @ManyToOne(() => FineTuneEntity, { onDelete: 'CASCADE' })
+  /** The events go with their subject. */
+  @ManyToOne(SUBJECT_TABLE, { onDelete: 'CASCADE' })
   @JoinColumn({ name: 'fine_tune_id' })
-  fineTune?: FineTuneEntity;
+  subject?: unknown;
 
   @Column({ type: 'varchar', length: 32 })
-  event: WebhookEvent;
+  event: string;
 
   /** The event plus its milestone (`fine_tune.progress:50`). */
   @Column({ type: 'varchar', length: 64 })

@@ -92,7 +92,7 @@ export class WebhookDeliveryLoop implements OnApplicationBootstrap, BeforeApplic
     }
     const error = result.error ?? (code !== null && code >= 300 && code < 400 ? `redirect (${code}) not followed` : `HTTP ${code}`);
     if (delivery.attempts >= maxAttempts) {
-      this.logger.warn(`webhook ${delivery.event} for fine-tune ${delivery.fineTuneId} given up after ${delivery.attempts} attempts: ${error}`);
+      this.logger.warn(`webhook ${delivery.event} for ${delivery.subjectId} given up after ${delivery.attempts} attempts: ${error}`);
       await this.deliveries.markFailed(delivery.id, code, error);
     } else {
       await this.deliveries.scheduleRetry(delivery.id, code, error, new Date(Date.now() + backoffMs * 2 ** (delivery.attempts - 1)));

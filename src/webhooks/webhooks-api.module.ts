@@ -1,11 +1,9 @@
 import { Module } from '@nestjs/common';
-import { FineTunesModule } from '../fine-tunes/fine-tunes.module';
 import { WebhooksController } from './webhooks.controller';
 import { WebhooksService } from './webhooks.service';
 
-/** The tenant-facing webhook endpoints (delivery log, signing secret). */
+/** The tenant-facing webhook endpoints (signing secret); a feature serves its own delivery log. */
 @Module({
-  imports: [FineTunesModule],
   controllers: [WebhooksController],
   providers: [WebhooksService],
 })

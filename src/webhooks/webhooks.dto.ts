@@ -1,10 +1,11 @@
 import { ApiProperty } from '@nestjs/swagger';
 
+/** One event of the outbox and how its delivery went. */
 export class WebhookDeliveryDto {
   @ApiProperty({ format: 'uuid', description: 'Also sent as X-Saas-Delivery and as the body’s id.' })
   id: string;
 
-  @ApiProperty({ enum: ['fine_tune.started', 'fine_tune.progress', 'fine_tune.succeeded', 'fine_tune.failed', 'fine_tune.canceled'] })
+  @ApiProperty({ example: 'fine_tune.succeeded', description: 'The event type, as sent in the body’s `type` and in X-Saas-Event.' })
   event: string;
 
   @ApiProperty({ example: 'fine_tune.progress:50', description: 'The event, with the milestone for progress events.' })
@@ -33,11 +34,6 @@ export class WebhookDeliveryDto {
 
   @ApiProperty({ nullable: true, type: String, format: 'date-time' })
   deliveredAt: string | null;
-}
-
-export class WebhookDeliveryListDto {
-  @ApiProperty({ type: [WebhookDeliveryDto] })
-  data: WebhookDeliveryDto[];
 }
 
 export class WebhookSecretDto {

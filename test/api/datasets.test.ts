@@ -41,14 +41,14 @@ describe('datasets', () => {
     assert.deepEqual(detail.body.images, []);
     assert.equal(detail.body.report.usableImages, 0);
     assert.equal(detail.body.report.readyForFineTune, false);
-    assert.equal(detail.body.report.trainingResolution, 64);
+    assert.equal(detail.body.report.trainingResolution, null, 'no base model installed: no resolution to train at yet');
 
     assert.equal((await t.http().delete(`/v1/datasets/${created.body.id}`).set(...bearer(key))).status, 204);
     assert.equal((await t.http().get(`/v1/datasets/${created.body.id}`).set(...bearer(key))).status, 404);
     assert.equal((await t.http().delete(`/v1/datasets/${created.body.id}`).set(...bearer(key))).status, 404);
   });
 
-  it('adds PNG, JPEG and WebP parts with captions in order and normalises a 64 px training copy', async () => {
+  it('adds PNG, JPEG and WebP parts with captions in order and normalises a square training copy', async () => {
     const id = await newDataset();
     const res = await t
       .http()
@@ -58,7 +58,7 @@ describe('datasets', () => {
       .attach('images', await jpeg(48, 48, undefined, 2), { filename: 'photo.jpg', contentType: 'image/jpeg' })
       .attach('images', await webp(64, 32, undefined, 3), 'wide.webp')
       .attach('images', await png(20, 20, undefined, 4), 'nocaption.png')
-      .field('captions', JSON.stringify(['a transparent square', 'a green photo', null]));
+      .field('captions', JSON.stringify(['a transparent square', 'a green photo', null, '']));
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.deepEqual(res.body.rejected, []);
     assert.deepEqual(
@@ -79,14 +79,15 @@ describe('datasets', () => {
     assert.equal(detail.body.report.usableImages, 4);
     assert.ok(detail.body.report.notes.some((n: string) => /2 image\(s\) have no caption/.test(n)));
 
-    // The training copy is a 64×64 RGB PNG with the transparent pixels flattened onto white.
+    // Without a base model to size it for, the training copy keeps the image's side: a 40×40 RGB PNG
+    // with the transparent pixels flattened onto white.
     const row = (await sql(t.app.get(DataSource), 'SELECT training_key, original_key FROM dataset_images WHERE filename = ?', ['clear.png']))[0];
     const storage = t.app.get(StoragePort);
     const training = await storage.get(row.training_key);
     const meta = await sharp(training).metadata();
-    assert.deepEqual([meta.format, meta.width, meta.height, meta.channels, meta.hasAlpha], ['png', 64, 64, 3, false]);
+    assert.deepEqual([meta.format, meta.width, meta.height, meta.channels, meta.hasAlpha], ['png', 40, 40, 3, false]);
     const { data } = await sharp(training).raw().toBuffer({ resolveWithObject: true });
-    const centre = (32 * 64 + 32) * 3;
+    const centre = (20 * 40 + 20) * 3;
     assert.deepEqual([...data.subarray(centre, centre + 3)], [255, 255, 255]);
     assert.ok(row.original_key.endsWith('/original.png'));
     assert.equal((await storage.get(row.original_key)).length > 0, true);
@@ -151,7 +152,7 @@ describe('datasets', () => {
     assert.equal(res.status, 400);
     res = await send('["one", "two"]');
     assert.equal(res.status, 400);
-    assert.match(res.body.message, /captions has 2 entries but only 1 image/);
+    assert.match(res.body.message, /^captions has 2 entries but 1 image was sent: one entry per image/);
     res = await t
       .http()
       .post(`/v1/datasets/${id}/images`)
@@ -166,6 +167,26 @@ describe('datasets', () => {
     assert.match(res.body.message, /property colour should not exist/);
     // Nothing was added by the refused requests.
     assert.equal((await t.http().get(`/v1/datasets/${id}`).set(...bearer(key))).body.imageCount, 0);
+  });
+
+  it('refuses captions that do not match the images one to one, adding nothing', async () => {
+    const id = await newDataset();
+    const [a, b] = [await png(32, 32, undefined, 40), await png(32, 32, undefined, 41)];
+    const two = () => t.http().post(`/v1/datasets/${id}/images`).set(...bearer(key)).attach('images', a, 'a.png').attach('images', b, 'b.png');
+    for (const [captions, message] of [
+      ['["only one"]', /^captions has 1 entry but 2 images were sent: one entry per image \(null for none\)$/],
+      ['[]', /^captions has 0 entries but 2 images were sent/],
+      ['["a", "b", "c"]', /^captions has 3 entries but 2 images were sent/],
+    ] as const) {
+      const res = await two().field('captions', captions);
+      assert.equal(res.status, 400, `${captions} → ${res.status} ${JSON.stringify(res.body)}`);
+      assert.match(res.body.message, message);
+    }
+    assert.equal((await t.http().get(`/v1/datasets/${id}`).set(...bearer(key))).body.imageCount, 0);
+    // One entry per image, null for none, is accepted.
+    const matched = await two().field('captions', '["only one", null]');
+    assert.equal(matched.status, 200, JSON.stringify(matched.body));
+    assert.deepEqual(matched.body.added.map((a: { caption: string }) => a.caption), ['only one', '']);
   });
 
   it('refuses requests without files or with unknown file fields', async () => {

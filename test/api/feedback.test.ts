@@ -4,6 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { DataSource } from 'typeorm';
+import { StoragePort } from '../../src/storage/storage.port';
+import { sql } from '../support/test-database';
 import { tinyLora, writeTinyModel } from '../support/tiny-model';
 import { bearer, createTenant, startTestApp, TestApp } from '../support/test-app';
 
@@ -101,6 +105,18 @@ describe('feedback and the next round', () => {
     assert.ok(listed.find((f: { imageIndex: number; signal: string }) => f.imageIndex === 0 && f.signal === 'liked').consumedAt);
     assert.equal(listed.find((f: { imageIndex: number; signal: string }) => f.imageIndex === 1 && f.signal === 'liked').consumedAt, null);
 
+    // The dry run speaks of the resolution GET /v1/models reports, and the kept images (generated at
+    // it) are stored at it as they are: nothing called small, nothing resampled.
+    const resolution = (await t.http().get('/v1/models/emoji-base').set(...bearer(key))).body.resolution;
+    assert.equal(typeof resolution, 'number');
+    assert.equal(detail.report.trainingResolution, resolution);
+    assert.deepEqual(detail.report.notes.filter((n: string) => /smaller than/.test(n)), []);
+    const storage = t.app.get(StoragePort);
+    for (const row of await sql(t.app.get(DataSource), 'SELECT training_key FROM dataset_images WHERE dataset_id = ?', [datasetId])) {
+      const meta = await sharp(await storage.get(row.training_key)).metadata();
+      assert.deepEqual([meta.width, meta.height], [resolution, resolution]);
+    }
+
     const later = await fromFeedback(key, datasetId, { since: new Date(Date.now() + 60_000).toISOString() });
     assert.deepEqual([later.body.added, later.body.rejected], [[], []]);
 
@@ -110,5 +126,19 @@ describe('feedback and the next round', () => {
     const round = await t.http().post('/v1/fine-tunes').set(...bearer(key)).send({ datasetId, method: 'dro', initAdapterId: adapterId });
     assert.equal(round.status, 201, JSON.stringify(round.body));
     assert.equal(round.body.initAdapterId, adapterId);
+  });
+
+  it('answers 404 for an adapterId that is not one of yours, as fine-tunes do for initAdapterId', async () => {
+    const theirs = (await t.http().post('/v1/adapters').set(...bearer(otherKey)).field('name', 'theirs').attach('file', tinyLora(6).file, 't.safetensors')).body.id;
+    const imagesBefore = (await t.http().get(`/v1/datasets/${datasetId}`).set(...bearer(key))).body.imageCount;
+    for (const id of [theirs, randomUUID()]) {
+      const res = await fromFeedback(key, datasetId, { adapterId: id });
+      assert.equal(res.status, 404, JSON.stringify(res.body));
+      assert.equal(res.body.message, `adapterId ${id} does not name one of your adapters`);
+      const round = await t.http().post('/v1/fine-tunes').set(...bearer(key)).send({ datasetId, method: 'dro', initAdapterId: id });
+      assert.equal(round.status, 404);
+      assert.equal(round.body.message, `initAdapterId ${id} does not name one of your adapters`);
+    }
+    assert.equal((await t.http().get(`/v1/datasets/${datasetId}`).set(...bearer(key))).body.imageCount, imagesBefore);
   });
 });

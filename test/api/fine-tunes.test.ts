@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
-import { DEFAULT_FINE_TUNE_HYPERPARAMETERS, DEFAULT_RECOMMENDED_SCALE } from '../../src/engine/dro/fine-tune.trainer';
-import { fineTuneCheckpointDir } from '../../src/fine-tunes/fine-tune.job';
+import { DEFAULT_FINE_TUNE_HYPERPARAMETERS, DEFAULT_RECOMMENDED_SCALE } from '../../src/engine';
+import { fineTuneCheckpointDir } from '../../src/storage/storage-keys';
 import { binaryParser } from '../support/binary-parser';
 import { png } from '../support/images';
 import { startInProcessWorker } from '../support/in-process-worker';
@@ -286,8 +286,15 @@ describe('fine-tunes', () => {
       await first.close();
       const paused = await get(job.id);
       assert.equal(paused.status, 'queued', 'back in the queue');
-      const manifest = JSON.parse(readFileSync(join(fineTuneCheckpointDir(t.dataDir, job.id), 'checkpoint.json'), 'utf8'));
+      const checkpointDir = fineTuneCheckpointDir(t.dataDir, job.id);
+      const manifest = JSON.parse(readFileSync(join(checkpointDir, 'checkpoint.json'), 'utf8'));
       assert.ok(manifest.step >= 3);
+      // What a worker killed mid-write leaves: checkpoint temporaries, a state file its manifest never named, a half-put adapter.
+      const tenantId = (await sql(t.app.get(DataSource), 'SELECT tenant_id FROM fine_tunes WHERE id = ?', [job.id]))[0].tenant_id;
+      const adapterDir = join(t.dataDir, 'objects', 'tenants', tenantId, 'adapters');
+      mkdirSync(adapterDir, { recursive: true });
+      const leftovers = [join(checkpointDir, '.checkpoint.json.tmp-4242-0badc0de'), join(checkpointDir, `state-${manifest.step + 1}.safetensors`), join(adapterDir, `ft-${job.id}.safetensors.0123456789ab.tmp`)];
+      for (const file of leftovers) writeFileSync(file, 'partial');
 
       // The next worker continues right after the checkpointed step, then is canceled to keep the test short.
       const second = await startInProcessWorker(t.config, {}, { workerId: 'worker-two' });
@@ -295,6 +302,8 @@ describe('fine-tunes', () => {
         second.worker.start();
         await waitFor(async () => (second.recordedSteps.length > 0 ? true : undefined), 'the resumed run');
         assert.equal(second.recordedSteps[0], manifest.step + 1);
+        assert.deepEqual(leftovers.filter((file) => existsSync(file)), [], 'the partial writes are gone');
+        assert.ok(existsSync(join(checkpointDir, manifest.file)), 'the complete checkpoint stays');
         const running = await get(job.id);
         assert.deepEqual([running.status, running.attempts], ['running', 2]);
         await t.http().post(`/v1/fine-tunes/${job.id}/cancel`).set(...bearer(key));

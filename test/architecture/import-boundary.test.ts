@@ -35,11 +35,14 @@ test('each boundary rule fails on a deliberate violation', () => {
     // The app reaching past the engine's index and into the lab.
     write('src/tenants/tenant.ts', "import { sample } from '../engine/pipeline/sampler';\nimport { catalog } from '../lab/catalog';\nexport const tenantOf = () => [sample, catalog];\n");
     write('src/lab/catalog.ts', 'export const catalog = 1;\n');
+    // The webhook outbox reaching into a feature.
+    write('src/webhooks/outbox.ts', "import { job } from '../fine-tunes/job';\nexport const outbox = () => job;\n");
+    write('src/fine-tunes/job.ts', 'export const job = 1;\n');
     // A cycle.
     write('src/http/a.ts', "import { b } from './b';\nexport const a = () => b;\n");
     write('src/http/b.ts', "import { a } from './a';\nexport const b = () => a;\n");
     const rules = new Set(cruise(dir).map((v) => v.rule));
-    for (const rule of ['engine-no-framework', 'engine-self-contained', 'lab-only-from-cli', 'engine-through-its-index', 'no-cycles']) {
+    for (const rule of ['engine-no-framework', 'engine-self-contained', 'lab-only-from-cli', 'engine-through-its-index', 'webhooks-take-envelopes', 'no-cycles']) {
       assert.ok(rules.has(rule), `rule ${rule} did not fire (fired: ${[...rules].join(', ')})`);
     }
     // The lint script exits non-zero on such a tree.

@@ -111,7 +111,7 @@ describe('API end to end through the TypeScript SDK', () => {
     assert.equal(detail.data!.imageCount, 4);
     assert.equal(detail.data!.report.readyForFineTune, true);
     assert.equal(detail.data!.report.rejectedFiles, 1);
-    assert.equal(detail.data!.report.trainingResolution, 64);
+    assert.equal(detail.data!.report.trainingResolution, null, 'the default base model is not installed here');
     const list = await api.GET('/v1/datasets');
     assert.deepEqual(list.data!.data.map((d) => [d.id, d.imageCount]), [[datasetId, 4]]);
   });

@@ -9,7 +9,8 @@ import { moduleShapeOfWeight, LoraAdapter } from '../../src/engine/lora/lora-ada
 import { sampleShape } from '../../src/engine/models/diffusion-model';
 import { DenoiserTrainingGraph, TrainingGraphSpec } from '../../src/engine/training/denoiser-training-graph';
 import { TfjsTrainingStep } from '../../src/engine/training/tfjs-training-step';
-import { Demonstration, droHingeLoss, fineTune, FineTuneHyperparameters } from '../../src/engine/dro/fine-tune.trainer';
+import { Demonstration, fineTune, FineTuneHyperparameters } from '../../src/engine';
+import { droHingeLoss } from '../../src/engine/dro/dro-hinge';
 import { ReplayBuffer, Trajectory } from '../../src/engine/dro/replay-buffer';
 import { Random } from '../../src/engine/schedulers';
 

@@ -12,7 +12,7 @@ import { createRandomModel } from '../../src/engine/models/random-model';
 import { adapterFromLayers, createLoraAdapter, LoraError, type LoraLayer } from '../../src/engine/lora/lora-adapter';
 import { loraAdapterFromTensors, loraFileContents, parseLoraAdapter, serializeLoraAdapter } from '../../src/engine/lora/lora-file';
 import { mergedDelta, packLoraBatch } from '../../src/engine/lora/lora-batch.packer';
-import { Demonstration, fineTune } from '../../src/engine/dro/fine-tune.trainer';
+import { Demonstration, fineTune } from '../../src/engine';
 import { Random } from '../../src/engine/schedulers/random';
 import { buildUNetGraph, onnxUNet, relErr, tfjsUNet, TINY_CROSS, unetCase, type UNetCase } from '../support/unet-cases';
 

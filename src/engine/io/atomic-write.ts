@@ -8,6 +8,18 @@ export function temporarySiblingPath(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
+/** Names temporarySiblingPath gives: `.<name>.tmp-<pid>-<8 hex>`. */
+const TEMPORARY_SIBLING = /^\..+\.tmp-\d+-[0-9a-f]{8}$/;
+
+/**
+ * Removes the temporary files a writer killed between write and rename left in `dir` (never a
+ * completed file). Only for a folder no other process is writing to at the time.
+ */
+export async function discardTemporarySiblings(dir: string): Promise<void> {
+  const names = await fsp.readdir(dir).catch(() => [] as string[]);
+  for (const name of names) if (TEMPORARY_SIBLING.test(name)) await fsp.rm(path.join(dir, name), { force: true });
+}
+
 /** Flushes a directory entry so a completed rename survives power loss; not supported everywhere. */
 async function fsyncDirectory(dir: string): Promise<void> {
   let fh: fsp.FileHandle | undefined;

@@ -6,6 +6,7 @@ import { ParamMap } from './param-init';
 import { NamedTensor } from '../io/safetensors';
 import {
   createModelIndex,
+  locateComponentWeights,
   readComponentConfig,
   readComponentWeights,
   readModelIndex,
@@ -63,6 +64,15 @@ export function tokenizerFilesOf(built: BuiltTokenizer): Record<string, string> 
 export function tokenizeCaptions(model: Pick<DiffusionModel, 'tokenizer' | 'maxLength'>, texts: readonly string[]): { inputIds: BigInt64Array; attentionMask: Float32Array } {
   const enc = model.tokenizer.encodeBatch(texts, { maxLength: model.maxLength, padding: 'max_length', truncation: true, dtype: 'int64' });
   return { inputIds: enc.inputIds as BigInt64Array, attentionMask: Float32Array.from(enc.attentionMask as BigInt64Array, Number) };
+}
+
+/**
+ * When the model folder's UNet weights last changed (ms since the epoch): a model retrained in place
+ * has a new version, so caches know to reload it. Rejects when the folder has no UNet weights.
+ */
+export async function modelWeightsVersion(dir: string): Promise<number> {
+  const { file } = await locateComponentWeights(dir, 'unet');
+  return (await fsp.stat(file)).mtimeMs;
 }
 
 export function sampleShape(model: Pick<DiffusionModel, 'unetConfig' | 'sampleSpace'>): [number, number, number] {

@@ -2,7 +2,7 @@ import * as fsp from 'fs/promises';
 import * as path from 'path';
 import { readSafetensorsFile, serializeSafetensors, NamedTensor } from '../io/safetensors';
 import { readJsonFileOrNull } from '../io/json-file';
-import { writeFileAtomic } from '../io/atomic-write';
+import { discardTemporarySiblings, writeFileAtomic } from '../io/atomic-write';
 import { AdamWState } from './adamw.optimizer';
 import { RandomState } from '../schedulers';
 
@@ -19,6 +19,19 @@ export interface TrainingCheckpoint {
   extraTensors?: Map<string, Float32Array>;
 }
 
+const MANIFEST = 'checkpoint.json';
+const stateFileName = (step: number) => `state-${step}.safetensors`;
+const STATE_FILE = /^state-\d+\.safetensors$/;
+
+interface Manifest {
+  step: number;
+  file: string;
+  adamStep: number;
+  rngState: RandomState;
+  trainSeconds: number;
+  extra: Record<string, unknown>;
+}
+
 /**
  * Training state in one fp32 safetensors file plus a JSON manifest, both written atomically; the
  * manifest is written last and names the tensor file, so a crash mid-save leaves the previous
@@ -26,6 +39,24 @@ export interface TrainingCheckpoint {
  */
 export class CheckpointStore {
   constructor(readonly dir: string) {}
+
+  /** The step of the last complete checkpoint, 0 when there is none. */
+  async savedStep(): Promise<number> {
+    const step = (await this.readManifest())?.step;
+    return Number.isInteger(step) ? step! : 0;
+  }
+
+  /**
+   * Removes what a process killed in the middle of `save` left behind: temporary files, and a tensor
+   * file whose manifest was never written. The last complete checkpoint stays. Call it only while no
+   * other process saves to this folder.
+   */
+  async discardPartialWrites(): Promise<void> {
+    await discardTemporarySiblings(this.dir);
+    const kept = (await this.readManifest())?.file;
+    const names = await fsp.readdir(this.dir).catch(() => [] as string[]);
+    for (const name of names) if (STATE_FILE.test(name) && name !== kept) await fsp.rm(path.join(this.dir, name), { force: true });
+  }
 
   async save(ck: TrainingCheckpoint): Promise<void> {
     const tensors = new Map<string, NamedTensor>();
@@ -37,17 +68,17 @@ export class CheckpointStore {
     put('adam_m', ck.optimizer.m);
     put('adam_v', ck.optimizer.v);
     if (ck.extraTensors) put('extra', ck.extraTensors);
-    const file = `state-${ck.step}.safetensors`;
+    const file = stateFileName(ck.step);
     await fsp.mkdir(this.dir, { recursive: true });
     await writeFileAtomic(path.join(this.dir, file), serializeSafetensors(tensors, { dtype: 'F32' }));
-    const manifest = { step: ck.step, file, adamStep: ck.optimizer.step, rngState: ck.rngState, trainSeconds: ck.trainSeconds, extra: ck.extra ?? {} };
+    const manifest: Manifest = { step: ck.step, file, adamStep: ck.optimizer.step, rngState: ck.rngState, trainSeconds: ck.trainSeconds, extra: ck.extra ?? {} };
     const previous = await this.readManifest();
-    await writeFileAtomic(path.join(this.dir, 'checkpoint.json'), JSON.stringify(manifest, null, 2));
+    await writeFileAtomic(path.join(this.dir, MANIFEST), JSON.stringify(manifest, null, 2));
     if (previous && previous.file !== file) await fsp.rm(path.join(this.dir, previous.file), { force: true });
   }
 
-  private readManifest(): Promise<{ step: number; file: string; adamStep: number; rngState: RandomState; trainSeconds: number; extra: Record<string, unknown> } | null> {
-    return readJsonFileOrNull(path.join(this.dir, 'checkpoint.json'));
+  private readManifest(): Promise<Manifest | null> {
+    return readJsonFileOrNull(path.join(this.dir, MANIFEST));
   }
 
   async load(): Promise<TrainingCheckpoint | null> {

@@ -1,0 +1,98 @@
+import { join } from 'node:path';
+import { AdaptersRepository } from '../adapters/adapters.repository';
+import { RuntimeConfig } from '../config/config.module';
+import { DatasetsRepository } from '../datasets/datasets.repository';
+import {
+  adaptableModules,
+  type AdamWState,
+  CheckpointStore,
+  decodeImageToChw,
+  Demonstration,
+  DiffusionModel,
+  loadDiffusionModel,
+  type LoraAdapter,
+  loraModuleShapes as moduleShapesOf,
+  type ModuleShape,
+  modelWeightsVersion,
+  parseLoraAdapter,
+} from '../engine';
+import { StoragePort } from '../storage/storage.port';
+import { fineTuneCheckpointDir } from '../storage/storage-keys';
+import { FineTuneEntity } from './fine-tune.entity';
+import { FineTuneJobError } from './fine-tune-job.error';
+import { withStylePhrase } from './style-phrase';
+
+/** The base model's LoRA-capable layers, as the trainer and the inference pipeline target them. */
+export function loraModuleShapes(model: DiffusionModel): Map<string, ModuleShape> {
+  return moduleShapesOf(model.unetParams, adaptableModules(model.unetConfig));
+}
+
+/** An online round's starting point: the adapter to continue and, when a job here trained it, that job's optimiser state. */
+export interface InitialAdapter {
+  adapter: LoraAdapter;
+  optimizerState?: AdamWState;
+}
+
+/**
+ * What a job trains on, read for the worker: the base model (kept loaded between jobs), the
+ * dataset's training copies with their captions, and the adapter an online round continues.
+ */
+export class TrainingInputsLoader {
+  private cachedModel?: { dir: string; version: number; model: DiffusionModel };
+
+  constructor(
+    private readonly datasets: DatasetsRepository,
+    private readonly adapters: AdaptersRepository,
+    private readonly storage: StoragePort,
+    private readonly config: RuntimeConfig,
+  ) {}
+
+  /** The base model, reloaded when its weights change (the bundled model is retrained in place). */
+  async model(name: string): Promise<DiffusionModel> {
+    const dir = join(this.config.modelsDir, name);
+    let version: number;
+    try {
+      version = await modelWeightsVersion(dir);
+    } catch {
+      throw new FineTuneJobError(`base model ${name} is not installed on this worker (MODELS_DIR ${this.config.modelsDir})`);
+    }
+    if (this.cachedModel?.dir === dir && this.cachedModel.version === version) return this.cachedModel.model;
+    const model = await loadDiffusionModel(dir);
+    this.cachedModel = { dir, version, model };
+    return model;
+  }
+
+  /** The dataset's images at the model's resolution, captions with the job's style phrase. */
+  async demonstrations(job: FineTuneEntity, model: DiffusionModel): Promise<Demonstration[]> {
+    if (!job.datasetId) throw new FineTuneJobError('the dataset was deleted before training started');
+    const images = await this.datasets.listImages(job.tenantId, job.datasetId);
+    if (images.length === 0) throw new FineTuneJobError('the dataset has no images');
+    const demonstrations: Demonstration[] = [];
+    for (const image of images) {
+      const file = await this.storage.get(image.trainingKey);
+      demonstrations.push({ image: await decodeImageToChw(file, model.sampleSpace.imageSize), caption: withStylePhrase(image.caption, job.stylePhrase) });
+    }
+    return demonstrations;
+  }
+
+  async initialAdapter(job: FineTuneEntity, model: DiffusionModel): Promise<InitialAdapter | undefined> {
+    if (!job.initAdapterId) return undefined;
+    const row = await this.adapters.findForTenant(job.tenantId, job.initAdapterId);
+    if (!row) throw new FineTuneJobError(`initial adapter ${job.initAdapterId} was deleted`);
+    let adapter: LoraAdapter;
+    try {
+      adapter = parseLoraAdapter(await this.storage.get(row.storageKey), { moduleShapes: loraModuleShapes(model) }).adapter;
+    } catch (error) {
+      throw new FineTuneJobError(`initial adapter ${row.id} does not fit base model ${job.baseModel}: ${(error as Error).message}`);
+    }
+    let optimizerState: AdamWState | undefined;
+    if (row.fineTuneId) {
+      try {
+        optimizerState = (await new CheckpointStore(fineTuneCheckpointDir(this.config.dataDir, row.fineTuneId)).load())?.optimizer;
+      } catch {
+        // No usable checkpoint (another machine, cleaned up): the optimiser starts fresh.
+      }
+    }
+    return { adapter, optimizerState };
+  }
+}
