@@ -1,12 +1,11 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { createHash, randomUUID } from 'node:crypto';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AdaptersRepository } from '../adapters/adapters.repository';
-import { parseSafetensorsHeader, summarizeLora } from '../adapters/safetensors-header';
+import { AdapterRegistrar } from '../adapters/adapter.registrar';
 import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
 import { DatasetsRepository } from '../datasets/datasets.repository';
-import { Demonstration, fineTune, FineTuneProgress, FineTuneResult, type LoraAdapter, type ModuleShape, parseLoraAdapter, serializeLoraAdapter, DiffusionModel, loadDiffusionModel, adaptableModules, loraModuleShapes as moduleShapesOf, decodeImageToChw, type AdamWState, CheckpointStore } from '../engine';
+import { Demonstration, fineTune, FineTuneProgress, FineTuneResult, type LoraAdapter, type ModuleShape, parseLoraAdapter, DiffusionModel, loadDiffusionModel, adaptableModules, loraModuleShapes as moduleShapesOf, decodeImageToChw, type AdamWState, CheckpointStore } from '../engine';
 import { ClaimedFineTune, FineTuneQueue } from '../queue/fine-tune-queue.port';
 import { StoragePort } from '../storage/storage.port';
 import { WebhookEvent } from '../webhooks/webhook-delivery.entity';
@@ -76,6 +75,7 @@ export class FineTuneJobProcessor {
     private readonly fineTunes: FineTunesRepository,
     private readonly datasets: DatasetsRepository,
     private readonly adapters: AdaptersRepository,
+    private readonly registrar: AdapterRegistrar,
     private readonly storage: StoragePort,
     private readonly queue: FineTuneQueue,
     private readonly webhooks: WebhookEventsService,
@@ -306,28 +306,16 @@ export class FineTuneJobProcessor {
       recommended_scale: String(recommendedScale),
       ...(job.stylePhrase ? { style_phrase: job.stylePhrase } : {}),
     };
-    const bytes = serializeLoraAdapter(adapter);
-    const storageKey = adapterStorageKey(job);
-    await this.storage.put(storageKey, bytes);
-    const header = parseSafetensorsHeader(bytes);
-    const summary = summarizeLora(header);
-    const row = await this.adapters.registerForFineTune({
-      id: randomUUID(),
+    const row = await this.registrar.register({
       tenantId: job.tenantId,
       name,
       source: 'fine-tune',
       fineTuneId: job.id,
       baseModel: job.baseModel,
-      format: summary.format,
-      rank: summary.rank,
-      alpha: summary.alpha,
-      tensorCount: header.tensors.length,
-      bytes: bytes.length,
-      sha256: createHash('sha256').update(bytes).digest('hex'),
-      storageKey,
-      metadata: header.metadata,
+      adapter,
       stylePhrase: job.stylePhrase,
       recommendedScale,
+      storageKey: adapterStorageKey(job),
     });
     return row.id;
   }

@@ -170,7 +170,7 @@ describe('generations', () => {
   });
 
   it('refuses an adapter that does not fit the base model with 400', async () => {
-    const wrongShape = await t.http().post('/v1/adapters').set(...bearer(key)).field('name', 'for-another-model').attach('file', (await import('../support/safetensors')).peftLora(4), 'x.safetensors');
+    const wrongShape = await t.http().post('/v1/adapters').set(...bearer(key)).field('name', 'for-another-model').attach('file', (await import('../support/safetensors')).peftLora(4, { alpha: '4' }), 'x.safetensors');
     const res = await generate(key, { prompt: 'x', steps: 1, adapters: [{ id: wrongShape.body.id }] });
     assert.equal(res.status, 400, JSON.stringify(res.body));
     assert.match(res.body.message, /^adapters\.0\.id: adapter .* does not fit base model emoji-base/);
