@@ -50,7 +50,7 @@ export interface paths {
         put?: never;
         /**
          * Import a LoRA adapter
-         * @description A .safetensors file whose tensors are `*.lora_A.weight`/`*.lora_B.weight` or `*.lora_down.weight`/`*.lora_up.weight` pairs.
+         * @description A .safetensors file whose tensors are `*.lora_A.weight`/`*.lora_B.weight`, `*.lora.down.weight`/`*.lora.up.weight` or kohya `lora_unet_*.lora_down.weight`/`lora_up.weight` pairs. Alpha comes from the file (kohya `.alpha` tensors, `lora_adapter_metadata`, `alpha` metadata) or, for peft `save_pretrained` output, from its adapter_config.json sent as `adapterConfig`; a peft file with neither is refused. A named base model (field or `base_model` metadata) must be served here and the file must fit it.
          */
         post: operations["importAdapter"];
         delete?: never;
@@ -84,7 +84,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Download the adapter weights (.safetensors, diffusers/peft key names) */
+        /**
+         * Download the adapter weights (.safetensors, diffusers/peft key names)
+         * @description alpha/rank is folded into lora_B and the file records alpha = rank, so diffusers, peft and kohya-style loaders all apply it at the same strength.
+         */
         get: operations["getAdapterWeights"];
         put?: never;
         post?: never;
@@ -450,17 +453,17 @@ export interface components {
     schemas: {
         AdapterDto: {
             /**
-             * @description LoRA alpha from the file metadata, when recorded.
+             * @description LoRA alpha it was trained with (the most common over its layers). The served weights carry alpha/rank in lora_B and record alpha = rank, so every loader applies the same strength.
              * @example 8
              */
             alpha: number | null;
             /**
-             * @description Base model it was trained for, when known.
+             * @description Base model it is for, when known (imports: the `baseModel` field, else the file’s `base_model` metadata; always one this service serves).
              * @example emoji-base
              */
             baseModel: string | null;
             /**
-             * @description Size of the .safetensors file.
+             * @description Size of the served .safetensors file.
              * @example 1048576
              */
             bytes: number;
@@ -476,17 +479,18 @@ export interface components {
              */
             fineTuneId: string | null;
             /**
-             * @description Key naming: lora_A/lora_B (diffusers, peft) or lora_down/lora_up (kohya).
+             * @description Key naming of the file it came from: lora_A/lora_B (diffusers, peft), lora.down/lora.up (legacy diffusers) or lora_down/lora_up (kohya). The weights are served in diffusers/peft naming.
              * @example peft
              * @enum {string}
              */
-            format: "peft" | "kohya";
+            format: "peft" | "diffusers-legacy" | "kohya";
             /**
              * Format: uuid
              * @example 5e1d2c3b-4a59-4687-9a1b-2c3d4e5f6a7b
              */
             id: string;
             /**
+             * @description The `__metadata__` of the file as uploaded (imports) or written (fine-tunes).
              * @example {
              *       "format": "pt"
              *     }
@@ -503,7 +507,10 @@ export interface components {
              * @example 1
              */
             recommendedScale: number;
-            /** @example 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 */
+            /**
+             * @description SHA-256 of the served file.
+             * @example 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+             */
             sha256: string;
             /**
              * @example fine-tune
@@ -516,7 +523,7 @@ export interface components {
              */
             stylePhrase: string | null;
             /**
-             * @description Number of tensors in the file.
+             * @description Number of tensors in the served file.
              * @example 64
              */
             tensorCount: number;
@@ -1560,11 +1567,19 @@ export interface operations {
         requestBody: {
             content: {
                 "multipart/form-data": {
-                    /** @example emoji-base */
+                    /**
+                     * Format: binary
+                     * @description peft’s adapter_config.json, saved beside adapter_model.safetensors: its lora_alpha, r, rank_pattern and alpha_pattern give each layer’s alpha. Required for peft files that record no alpha themselves.
+                     */
+                    adapterConfig?: string;
+                    /**
+                     * @description One of GET /v1/models; the file must fit it.
+                     * @example emoji-base
+                     */
                     baseModel?: string;
                     /**
                      * Format: binary
-                     * @description LoRA weights as .safetensors.
+                     * @description LoRA weights as .safetensors (diffusers/peft, legacy diffusers or kohya key names).
                      */
                     file: string;
                     /** @example acme-style-from-kohya */
@@ -1581,7 +1596,7 @@ export interface operations {
                     "application/json": components["schemas"]["AdapterDto"];
                 };
             };
-            /** @description Missing fields, or not a LoRA safetensors file */
+            /** @description Missing fields, not a LoRA safetensors file, alpha unknown without adapterConfig, or a base model not served or not fitted */
             400: {
                 headers: {
                     [name: string]: unknown;

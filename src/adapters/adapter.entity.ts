@@ -1,11 +1,15 @@
 import { Column, Entity, Index } from 'typeorm';
 import { HASH_COLUMN, ID_COLUMN, KEY_COLUMN, NAME_COLUMN, bigintAsNumber } from '../database/column-types';
+import type { LoraKeyFormat } from '../engine';
 import { STYLE_PHRASE_MAX_LENGTH } from '../fine-tunes/style-phrase';
 import { TenantOwnedEntity } from '../tenants/tenant-owned.entity';
 
 export type AdapterSource = 'import' | 'fine-tune';
-/** Key naming of the LoRA tensors: diffusers/peft (`lora_A`/`lora_B`) or kohya (`lora_down`/`lora_up`). */
-export type AdapterKeyFormat = 'peft' | 'kohya';
+/**
+ * Key naming of the file the adapter came from: diffusers/peft (`lora_A`/`lora_B`), legacy diffusers
+ * (`lora.down`/`lora.up`) or kohya (`lora_down`/`lora_up`). Stored weights are always diffusers/peft.
+ */
+export type AdapterKeyFormat = LoraKeyFormat;
 
 /** A LoRA adapter (.safetensors) owned by a tenant: trained here or imported. */
 @Entity('adapters')
@@ -56,7 +60,7 @@ export class AdapterEntity extends TenantOwnedEntity {
   @Column(KEY_COLUMN)
   storageKey: string;
 
-  /** The file's `__metadata__` (string map), kept for provenance. */
+  /** The `__metadata__` (string map) of the file as uploaded or written, kept for provenance. */
   @Column({ type: 'simple-json', nullable: true })
   metadata: Record<string, string> | null;
 }

@@ -44,7 +44,10 @@ export class AdaptersController {
 
   @Get(':id/weights')
   @ApiIdParam('Adapter id')
-  @ApiOperation({ summary: 'Download the adapter weights (.safetensors, diffusers/peft key names)' })
+  @ApiOperation({
+    summary: 'Download the adapter weights (.safetensors, diffusers/peft key names)',
+    description: 'alpha/rank is folded into lora_B and the file records alpha = rank, so diffusers, peft and kohya-style loaders all apply it at the same strength.',
+  })
   @ApiProduces('application/octet-stream')
   @ApiOkResponse({ schema: { type: 'string', format: 'binary' }, description: 'The .safetensors file' })
   @ApiNotFoundResponse({ type: ErrorResponseDto })
@@ -57,12 +60,15 @@ export class AdaptersController {
   @UseInterceptors(AdapterImportInterceptor)
   @ApiOperation({
     summary: 'Import a LoRA adapter',
-    description: 'A .safetensors file whose tensors are `*.lora_A.weight`/`*.lora_B.weight` or `*.lora_down.weight`/`*.lora_up.weight` pairs.',
+    description:
+      'A .safetensors file whose tensors are `*.lora_A.weight`/`*.lora_B.weight`, `*.lora.down.weight`/`*.lora.up.weight` or kohya `lora_unet_*.lora_down.weight`/`lora_up.weight` pairs. ' +
+      'Alpha comes from the file (kohya `.alpha` tensors, `lora_adapter_metadata`, `alpha` metadata) or, for peft `save_pretrained` output, from its adapter_config.json sent as `adapterConfig`; a peft file with neither is refused. ' +
+      'A named base model (field or `base_model` metadata) must be served here and the file must fit it.',
   })
   @ApiConsumes('multipart/form-data')
   @ApiBody({ schema: IMPORT_ADAPTER_SCHEMA })
   @ApiCreatedResponse({ type: AdapterDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Missing fields, or not a LoRA safetensors file' })
+  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Missing fields, not a LoRA safetensors file, alpha unknown without adapterConfig, or a base model not served or not fitted' })
   @ApiPayloadTooLargeResponse({ type: ErrorResponseDto })
   importAdapter(
     @CurrentTenant() tenant: TenantContext,

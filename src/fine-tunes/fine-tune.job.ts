@@ -1,11 +1,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { createHash, randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { AdaptersRepository } from '../adapters/adapters.repository';
-import { parseSafetensorsHeader, summarizeLora } from '../adapters/safetensors-header';
+import { AdapterRegistrar } from '../adapters/adapter.registrar';
 import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
 import { DatasetsRepository } from '../datasets/datasets.repository';
-import { CheckpointStore, fineTune, FineTuneResult, serializeLoraAdapter } from '../engine';
+import { CheckpointStore, fineTune, FineTuneResult } from '../engine';
 import { ClaimedFineTune, FineTuneQueue } from '../queue/fine-tune-queue.port';
 import { StoragePort } from '../storage/storage.port';
 import { fineTuneAdapterKey, fineTuneCheckpointDir, fineTunePreviewKey, fineTuneWorkDir } from '../storage/storage-keys';
@@ -36,6 +35,7 @@ export class FineTuneJobProcessor {
     private readonly fineTunes: FineTunesRepository,
     private readonly datasets: DatasetsRepository,
     private readonly adapters: AdaptersRepository,
+    private readonly registrar: AdapterRegistrar,
     private readonly storage: StoragePort,
     private readonly queue: FineTuneQueue,
     private readonly webhooks: WebhookOutboxService,
@@ -193,28 +193,16 @@ export class FineTuneJobProcessor {
       recommended_scale: String(recommendedScale),
       ...(job.stylePhrase ? { style_phrase: job.stylePhrase } : {}),
     };
-    const bytes = serializeLoraAdapter(adapter);
-    const storageKey = fineTuneAdapterKey(job.tenantId, job.id);
-    await this.storage.put(storageKey, bytes);
-    const header = parseSafetensorsHeader(bytes);
-    const summary = summarizeLora(header);
-    const row = await this.adapters.registerForFineTune({
-      id: randomUUID(),
+    const row = await this.registrar.register({
       tenantId: job.tenantId,
       name,
       source: 'fine-tune',
       fineTuneId: job.id,
       baseModel: job.baseModel,
-      format: summary.format,
-      rank: summary.rank,
-      alpha: summary.alpha,
-      tensorCount: header.tensors.length,
-      bytes: bytes.length,
-      sha256: createHash('sha256').update(bytes).digest('hex'),
-      storageKey,
-      metadata: header.metadata,
+      adapter,
       stylePhrase: job.stylePhrase,
       recommendedScale,
+      storageKey: fineTuneAdapterKey(job.tenantId, job.id),
     });
     return row.id;
   }

@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AdapterEntity } from '../adapters/adapter.entity';
+import { AdapterRegistrar } from '../adapters/adapter.registrar';
 import { AdaptersRepository } from '../adapters/adapters.repository';
 import { ConfigModule, RuntimeConfig } from '../config/config.module';
 import { DatabaseModule } from '../database/database.module';
@@ -29,7 +30,7 @@ export class WorkerModule {
         WebhooksModule,
         TypeOrmModule.forFeature([FineTuneEntity, DatasetEntity, DatasetImageEntity, AdapterEntity]),
       ],
-      providers: [FineTunesRepository, DatasetsRepository, AdaptersRepository, FineTuneJobProcessor, FineTuneWorker],
+      providers: [FineTunesRepository, DatasetsRepository, AdaptersRepository, AdapterRegistrar, FineTuneJobProcessor, FineTuneWorker],
       exports: [FineTuneWorker],
     };
   }

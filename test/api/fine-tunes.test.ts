@@ -129,6 +129,8 @@ describe('fine-tunes', () => {
     const foreignAdapter = await create(key, { datasetId, method: 'dro', initAdapterId: theirAdapter.body.id });
     assert.equal(foreignAdapter.status, 404);
     assert.match(foreignAdapter.body.message, /initAdapterId .* does not name one of your adapters/);
+    // Imports name a base model the service serves: a second one, installed here.
+    await writeTinyModel(modelsDir, 7, 'stable-diffusion-v1-5');
     const otherModel = await t.http().post('/v1/adapters').set(...bearer(key)).field('name', 'sd15').field('baseModel', 'stable-diffusion-v1-5').attach('file', tinyLora(5).file, 'y.safetensors');
     const mismatch = await create(key, { datasetId, method: 'dro', initAdapterId: otherModel.body.id });
     assert.equal(mismatch.status, 400);

@@ -199,7 +199,7 @@ describe('generations', () => {
   });
 
   it('refuses with 422 an adapter whose layers do not fit the base model', async () => {
-    const wrongShape = await t.http().post('/v1/adapters').set(...bearer(key)).field('name', 'for-another-model').attach('file', (await import('../support/safetensors')).peftLora(4), 'x.safetensors');
+    const wrongShape = await t.http().post('/v1/adapters').set(...bearer(key)).field('name', 'for-another-model').attach('file', (await import('../support/safetensors')).peftLora(4, { alpha: '4' }), 'x.safetensors');
     const res = await generate(key, { prompt: 'x', steps: 1, adapters: [{ id: wrongShape.body.id }] });
     assert.equal(res.status, 422, JSON.stringify(res.body));
     assert.match(res.body.message, /^adapters\.0\.id: adapter .* does not fit base model emoji-base/);

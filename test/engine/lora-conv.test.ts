@@ -10,7 +10,8 @@ import { ParamMap } from '../../src/engine/models/param-init';
 import { loraModuleShapes, loraTargetModules } from '../../src/engine/models/lora-targets';
 import { createRandomModel } from '../../src/engine/models/random-model';
 import { adapterFromLayers, createLoraAdapter, LoraError, type LoraLayer } from '../../src/engine/lora/lora-adapter';
-import { loraAdapterFromTensors, loraFileContents, parseLoraAdapter, serializeLoraAdapter } from '../../src/engine/lora/lora-file';
+import { loraAdapterFromTensors, parseLoraAdapter } from '../../src/engine/lora/lora-file.reader';
+import { loraFileContents, serializeLoraAdapter } from '../../src/engine/lora/lora-file.writer';
 import { mergedDelta, packLoraBatch } from '../../src/engine/lora/lora-batch.packer';
 import { Demonstration, fineTune } from '../../src/engine';
 import { Random } from '../../src/engine/schedulers/random';
@@ -122,6 +123,8 @@ test('convolution layers round-trip through files in peft Conv2d layout, and koh
   const modules = loraTargetModules(model.unetConfig, 'all');
   const shapes = loraModuleShapes(model.unetParams, modules);
   const adapter = createLoraAdapter(shapes, { rank: 3, alpha: 6, seed: 9 });
+  const trained = new Random(4);
+  for (const l of adapter.layers.values()) l.b.set(trained.randn(l.b.length));
   const { tensors } = loraFileContents(adapter);
   const w = model.unetParams.get(`${CONV}.weight`)!.shape;
   assert.deepEqual(tensors.get(`unet.${CONV}.lora_A.weight`)!.shape, [3, w[1], 3, 3]);
@@ -134,8 +137,9 @@ test('convolution layers round-trip through files in peft Conv2d layout, and koh
     const r = back.layers.get(m)!;
     assert.equal(r.kernelSize, l.kernelSize, `${m}: kernel`);
     assert.deepEqual(r.a, l.a);
-    assert.deepEqual(r.b, l.b);
-    assert.equal(r.alpha, 6);
+    // alpha/rank = 2 travels in lora_B; the file records alpha = rank.
+    assert.deepEqual(r.b, l.b.map((v) => v * 2));
+    assert.equal(r.alpha, 3);
   }
 
   // kohya LoCon: lora_down a k×k kernel, lora_up 1×1, a per-layer alpha.
@@ -148,7 +152,7 @@ test('convolution layers round-trip through files in peft Conv2d layout, and koh
     [`lora_unet_${CONV.replace(/\./g, '_')}.alpha`, { shape: [], data: Float32Array.of(2) }],
   ]);
   const read = loraAdapterFromTensors(kohya, {}, { moduleShapes: shapes });
-  assert.deepEqual(read.formats, ['kohya']);
+  assert.equal(read.format, 'kohya');
   const layer = read.adapter.layers.get(CONV)!;
   assert.equal(layer.kernelSize, 3);
   assert.equal(layer.inFeatures, w[1] * 9);

@@ -10,7 +10,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { roundToF16, f32ArrayToBf16Bits, bf16BitsToF32Array } from '../../src/engine/io/float16';
-import { parseSafetensors, serializeSafetensors, type NamedTensor, type WritableDType } from '../../src/engine/io/safetensors';
+import { parseSafetensors, serializeSafetensors, type NamedTensor } from '../../src/engine/io/safetensors';
+import type { WritableDType } from '../../src/engine/io/safetensors-dtype';
 import { Random } from '../../src/engine/schedulers/random';
 import {
   adapterFromLayers,
@@ -22,15 +23,12 @@ import {
   type LoraLayer,
   type ModuleShape,
 } from '../../src/engine/lora/lora-adapter';
-import {
-  guessKohyaModule,
-  kohyaLoraName,
-  KohyaNameIndex,
-  parseLoraAdapter,
-  readLoraFile,
-  serializeLoraAdapter,
-  writeLoraFile,
-} from '../../src/engine/lora/lora-file';
+import { guessKohyaModule, kohyaLoraName, KohyaNameIndex } from '../../src/engine/lora/lora-key-format';
+import { parseAdapterConfigJson } from '../../src/engine/lora/peft-config';
+import { loraAdapterFromTensors, parseLoraAdapter, readLoraFile } from '../../src/engine/lora/lora-file.reader';
+import { serializeLoraAdapter, writeLoraFile } from '../../src/engine/lora/lora-file.writer';
+import { buildSafetensors, peftLora } from '../support/safetensors';
+import { relErr } from '../support/numerics';
 import { invalidateLoraPackCache, mergedDelta, packLoraBatch, type AdapterUse } from '../../src/engine/lora/lora-batch.packer';
 import {
   adapterFromTrainingFeeds,
@@ -104,6 +102,13 @@ function loraPath(x: Float64Array, n: number, inp: number, A: ArrayLike<number>,
   return y;
 }
 
+/** ΔW = B·A as a [out, in] matrix, in float64. */
+function delta(b: ArrayLike<number>, a: ArrayLike<number>, out: number, rank: number, inp: number): Float64Array {
+  const d = new Float64Array(out * inp);
+  for (let o = 0; o < out; o++) for (let j = 0; j < rank; j++) for (let i = 0; i < inp; i++) d[o * inp + i] += b[o * rank + j] * a[j * inp + i];
+  return d;
+}
+
 // ---- creation ---------------------------------------------------------------------------------
 
 describe('createLoraAdapter (peft default init)', () => {
@@ -157,7 +162,7 @@ describe('createLoraAdapter (peft default init)', () => {
 
 describe('LoRA files: writing (diffusers/peft naming)', () => {
   it('round-trips F32 exactly, with keys, rank, alpha and metadata', async () => {
-    const ad = randomAdapter(1, [Q, K2, FF], 4, 8);
+    const ad = randomAdapter(1, [Q, K2, FF], 4, 4);
     ad.metadata = { brand: 'openmoji', 'trained.steps': '1200' };
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lora-test-'));
     try {
@@ -174,22 +179,23 @@ describe('LoRA files: writing (diffusers/peft naming)', () => {
       assert.deepEqual(raw.tensors.get(`unet.${K2}.lora_A.weight`)!.shape, [4, 6]);
       assert.equal(raw.metadata.format, 'pt');
       assert.equal(raw.metadata.rank, '4');
-      assert.equal(raw.metadata.alpha, '8');
+      assert.equal(raw.metadata.alpha, '4');
       assert.equal(raw.metadata.brand, 'openmoji');
       // diffusers' pipeline-level layout: config fields prefixed with the component name.
       assert.deepEqual(JSON.parse(raw.metadata.lora_adapter_metadata), {
-        'unet.lora_alpha': 8,
+        'unet.lora_alpha': 4,
         'unet.peft_type': 'LORA',
         'unet.r': 4,
         'unet.target_modules': [Q, K2, FF].sort(),
       });
-      assert.match(raw.metadata.lora_adapter_metadata, /^\{\n {2}"unet\.lora_alpha": 8,\n/);
+      assert.match(raw.metadata.lora_adapter_metadata, /^\{\n {2}"unet\.lora_alpha": 4,\n/);
 
       const back = await readLoraFile(file, { moduleShapes: SHAPES });
-      assert.deepEqual(back.formats, ['peft']);
+      assert.equal(back.format, 'peft');
       assert.deepEqual(back.ignoredKeys, []);
+      assert.deepEqual(back.unrecordedAlpha, []);
       assert.equal(back.adapter.rank, 4);
-      assert.equal(back.adapter.alpha, 8);
+      assert.equal(back.adapter.alpha, 4);
       assert.deepEqual(back.adapter.targetModules, [Q, K2, FF].sort());
       assert.deepEqual(back.adapter.metadata, { brand: 'openmoji', 'trained.steps': '1200' });
       for (const m of ad.targetModules) {
@@ -205,7 +211,7 @@ describe('LoRA files: writing (diffusers/peft naming)', () => {
     }
   });
 
-  it('round-trips F16 (values rounded to fp16) and per-layer rank/alpha via rank_pattern/alpha_pattern', () => {
+  it('round-trips F16 (values rounded to fp16) and per-layer ranks via rank_pattern/alpha_pattern', () => {
     const rng = new Random(2);
     const layers = new Map<string, LoraLayer>([
       [Q, randomLayer(rng, SHAPES.get(Q)!, 4, 4)],
@@ -220,7 +226,7 @@ describe('LoRA files: writing (diffusers/peft naming)', () => {
     assert.equal(cfg['unet.r'], 4);
     assert.equal(cfg['unet.lora_alpha'], 4);
     assert.deepEqual(cfg['unet.rank_pattern'], { [FF]: 2 });
-    assert.deepEqual(cfg['unet.alpha_pattern'], { [FF]: 1 });
+    assert.deepEqual(cfg['unet.alpha_pattern'], { [FF]: 2 }, 'alpha folded into lora_B: alpha = rank on every layer');
 
     const back = parseLoraAdapter(buf, { moduleShapes: SHAPES });
     assert.equal(back.adapter.rank, 4);
@@ -229,9 +235,41 @@ describe('LoRA files: writing (diffusers/peft naming)', () => {
     for (const [m, x] of layers) {
       const y = back.adapter.layers.get(m)!;
       assert.deepEqual(y.a, roundToF16(x.a));
-      assert.deepEqual(y.b, roundToF16(x.b));
+      // Scaling by a power of two commutes with rounding to fp16.
+      assert.deepEqual(y.b, roundToF16(x.b.map((v) => v * (x.alpha / x.rank))));
       assert.equal(y.rank, x.rank);
-      assert.equal(y.alpha, x.alpha);
+      assert.equal(y.alpha, x.rank);
+    }
+  });
+
+  it('folds alpha/rank into lora_B and records alpha = rank: a loader applying scale 1 gets the same ΔW', () => {
+    const rng = new Random(21);
+    const layers = new Map<string, LoraLayer>([
+      [Q, randomLayer(rng, SHAPES.get(Q)!, 4, 8)],
+      [K2, randomLayer(rng, SHAPES.get(K2)!, 4, 8)],
+      [FF, randomLayer(rng, SHAPES.get(FF)!, 2, 3)],
+    ]);
+    const ad = adapterFromLayers(layers);
+    const before = [...layers.values()].map((l) => Float32Array.from(l.b));
+    const buf = serializeLoraAdapter(ad);
+    assert.deepEqual([...layers.values()].map((l) => l.b), before, 'the adapter in memory is left as it was');
+    const raw = parseSafetensors(buf);
+    assert.equal(raw.metadata.alpha, raw.metadata.rank);
+    const cfg = JSON.parse(raw.metadata.lora_adapter_metadata);
+    assert.deepEqual([cfg['unet.r'], cfg['unet.lora_alpha']], [4, 4]);
+    assert.deepEqual(cfg['unet.alpha_pattern'], cfg['unet.rank_pattern']);
+    const back = parseLoraAdapter(buf, { moduleShapes: SHAPES }).adapter;
+    const scale = 0.7;
+    for (const [m, l] of layers) {
+      const expected = delta(l.b, l.a, l.outFeatures, l.rank, l.inFeatures).map((v) => scale * (l.alpha / l.rank) * v);
+      // diffusers 0.27 and peft without adapter_config.json: the file's factors at scale 1.
+      const b = raw.tensors.get(`unet.${m}.lora_B.weight`)!.data;
+      const a = raw.tensors.get(`unet.${m}.lora_A.weight`)!.data;
+      assert.ok(relErr(delta(b, a, l.outFeatures, l.rank, l.inFeatures).map((v) => scale * v), expected) < 1e-6, `${m}: file factors`);
+      // The engine's reader: alpha = rank, so effectiveScale 1.
+      const y = back.layers.get(m)!;
+      assert.equal(y.alpha, y.rank);
+      assert.ok(relErr(delta(y.b, y.a, y.outFeatures, y.rank, y.inFeatures).map((v) => scale * effectiveScale(y) * v), expected) < 1e-6, `${m}: read back`);
     }
   });
 });
@@ -243,10 +281,11 @@ describe('LoRA files: reading other namings', () => {
   const A2 = randomArray(rng, 3 * 6);
   const B2 = randomArray(rng, 8 * 3);
 
-  it('peft keys without the unet. prefix and no metadata: alpha defaults to rank', () => {
+  it('peft keys without the unet. prefix and no metadata: alpha defaults to rank, and is reported unrecorded', () => {
     const buf = serializeSafetensors({ [`${Q}.lora_A.weight`]: t([2, 8], A), [`${Q}.lora_B.weight`]: t([8, 2], B) });
-    const { adapter, formats } = parseLoraAdapter(buf);
-    assert.deepEqual(formats, ['peft']);
+    const { adapter, format, unrecordedAlpha } = parseLoraAdapter(buf);
+    assert.equal(format, 'peft');
+    assert.deepEqual(unrecordedAlpha, [Q]);
     const l = adapter.layers.get(Q)!;
     assert.deepEqual([l.rank, l.inFeatures, l.outFeatures, l.alpha], [2, 8, 8, 2]);
     assert.deepEqual(l.a, A);
@@ -287,8 +326,9 @@ describe('LoRA files: reading other namings', () => {
       'down_blocks.0.attentions.0.transformer_blocks.0.attn1.processor.to_out_lora.down.weight': t([2, 8], A),
       'down_blocks.0.attentions.0.transformer_blocks.0.attn1.processor.to_out_lora.up.weight': t([8, 2], B),
     });
-    const { adapter, formats } = parseLoraAdapter(buf, { moduleShapes: SHAPES });
-    assert.deepEqual(formats, ['diffusers-legacy']);
+    const { adapter, format, unrecordedAlpha } = parseLoraAdapter(buf, { moduleShapes: SHAPES });
+    assert.equal(format, 'diffusers-legacy');
+    assert.deepEqual(unrecordedAlpha, [], 'legacy diffusers without network alphas means scale 1');
     assert.deepEqual(adapter.targetModules, [Q, OUT0].sort());
     assert.equal(adapter.layers.get(Q)!.alpha, 1.5);
     assert.equal(adapter.layers.get(OUT0)!.alpha, 2);
@@ -313,15 +353,16 @@ describe('LoRA files: reading other namings', () => {
       },
       { metadata: { ss_network_dim: '2', ss_network_alpha: '4' } },
     );
-    const { adapter, formats, ignoredKeys } = parseLoraAdapter(buf, { moduleShapes: SHAPES });
-    assert.deepEqual(formats, ['kohya']);
+    const { adapter, format, ignoredKeys, unrecordedAlpha } = parseLoraAdapter(buf, { moduleShapes: SHAPES });
+    assert.equal(format, 'kohya');
+    assert.deepEqual(unrecordedAlpha, []);
     assert.deepEqual(adapter.targetModules, [Q, K2, PROJ_IN].sort());
     assert.equal(adapter.layers.get(Q)!.alpha, 1);
     assert.equal(adapter.layers.get(PROJ_IN)!.alpha, 2);
     assert.equal(adapter.layers.get(K2)!.alpha, 4, 'missing alpha tensor falls back to ss_network_alpha');
     assert.equal(ignoredKeys.length, 3);
     assert.ok(ignoredKeys.every((k) => k.startsWith('lora_te_')));
-    assert.deepEqual(adapter.metadata, { ss_network_dim: '2', ss_network_alpha: '4' });
+    assert.deepEqual(adapter.metadata, { ss_network_dim: '2' }, 'alpha metadata is consumed: written files record alpha = rank');
   });
 
   it('diffusers text_encoder.* keys are listed as ignored', () => {
@@ -347,6 +388,74 @@ describe('LoRA files: reading other namings', () => {
       assert.deepEqual(l.a, expect);
     });
   }
+});
+
+describe('LoRA files: key styles and where alpha comes from', () => {
+  const PEFT_Q = 'down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q';
+
+  it('plain rank/alpha or lora_alpha metadata', () => {
+    for (const metadata of [{ format: 'pt', rank: '4', lora_alpha: '8' }, { alpha: '8' }] as Record<string, string>[]) {
+      const { adapter, format, unrecordedAlpha } = parseLoraAdapter(peftLora(4, metadata));
+      assert.deepEqual([format, adapter.layers.size, adapter.rank, adapter.alpha, unrecordedAlpha.length], ['peft', 2, 4, 8, 0]);
+    }
+  });
+
+  it('an unprefixed lora_adapter_metadata, or the rank from the tensors and alpha unrecorded', () => {
+    const nested = parseLoraAdapter(peftLora(8, { lora_adapter_metadata: JSON.stringify({ r: 8, lora_alpha: 16, target_modules: ['to_q'] }) }));
+    assert.deepEqual([nested.adapter.rank, nested.adapter.alpha, nested.unrecordedAlpha.length], [8, 16, 0]);
+    const bare = parseLoraAdapter(peftLora(2));
+    assert.deepEqual([bare.adapter.rank, bare.adapter.alpha], [2, 2]);
+    assert.equal(bare.unrecordedAlpha.length, 2);
+  });
+
+  it("peft's adapter_config.json sent beside the weights gives alpha, patterns included, over the file's metadata", () => {
+    const config = parseAdapterConfigJson(JSON.stringify({ peft_type: 'LORA', r: 4, lora_alpha: 8, alpha_pattern: { 'attn1.to_k': 2 }, target_modules: ['to_q', 'to_k'], base_model_name_or_path: 'x' }));
+    const file = parseSafetensors(peftLora(4, { lora_adapter_metadata: JSON.stringify({ r: 4, lora_alpha: 1 }) }));
+    const { adapter, unrecordedAlpha } = loraAdapterFromTensors(file.tensors, file.metadata, { peftConfig: config });
+    assert.equal(adapter.layers.get(PEFT_Q)!.alpha, 8);
+    assert.equal(adapter.layers.get(PEFT_Q.replace(/to_q$/, 'to_k'))!.alpha, 2);
+    assert.deepEqual(unrecordedAlpha, []);
+    const mismatch = parseAdapterConfigJson('{"r": 2, "lora_alpha": 4}');
+    assertLoraError(() => loraAdapterFromTensors(file.tensors, file.metadata, { peftConfig: mismatch }), /adapter_config\.json gives rank 2, but the tensors have rank 4/);
+  });
+
+  it('refuses adapter_config.json that is not a peft LoRA config', () => {
+    assertLoraError(() => parseAdapterConfigJson('{"r": 4,'), /adapter_config\.json is not valid JSON/);
+    assertLoraError(() => parseAdapterConfigJson('[4]'), /adapter_config\.json is not a JSON object/);
+    assertLoraError(() => parseAdapterConfigJson('{"peft_type": "LOHA"}'), /adapter_config\.json: peft_type "LOHA" is not LORA/);
+    assertLoraError(() => parseAdapterConfigJson('{"r": 4, "lora_alpha": 0}'), /adapter_config\.json: lora_alpha 0 is not a positive number/);
+    assertLoraError(() => parseAdapterConfigJson('{"r": 4, "use_dora": true}'), /DoRA/);
+  });
+
+  it('kohya alpha scalars win over ss_network_alpha; alpha 0 means alpha = rank', () => {
+    const file = buildSafetensors(
+      {
+        'lora_unet_mid_block_attentions_0_proj_in.lora_down.weight': [4, 16],
+        'lora_unet_mid_block_attentions_0_proj_in.lora_up.weight': [16, 4],
+        // The fixture's ramp starts at 0: a zero alpha scalar.
+        'lora_unet_mid_block_attentions_0_proj_in.alpha': [],
+      },
+      { ss_network_dim: '4', ss_network_alpha: '2' },
+    );
+    const { adapter, format } = parseLoraAdapter(file);
+    assert.equal(format, 'kohya');
+    assert.deepEqual([...adapter.layers.keys()], ['mid_block.attentions.0.proj_in']);
+    assert.deepEqual([adapter.rank, adapter.alpha], [4, 4]);
+  });
+
+  it('peft keys carrying an adapter name', () => {
+    const file = buildSafetensors({ 'unet.conv_in.lora_A.default.weight': [2, 8], 'unet.conv_in.lora_B.default.weight': [8, 2] });
+    assert.deepEqual([...parseLoraAdapter(file).adapter.layers.keys()], ['conv_in']);
+  });
+
+  it('refuses files that are not LoRA adapters, or mix key styles', () => {
+    assertLoraError(() => parseLoraAdapter(buildSafetensors({ 'unet.conv_in.weight': [8, 4, 3, 3] })), /"unet\.conv_in\.weight" is not a LoRA tensor/);
+    assertLoraError(() => parseLoraAdapter(buildSafetensors({ 'unet.conv_in.lora_A.weight': [2, 8] })), /has no matching B/);
+    assertLoraError(() => parseLoraAdapter(buildSafetensors({ 'm.lora_A.weight': [2, 8], 'm.lora_B.weight': [8, 3] })), /rank mismatch/);
+    assertLoraError(() => parseLoraAdapter(buildSafetensors({})), /no LoRA weights found/);
+    const mixed = buildSafetensors({ 'unet.conv_in.lora_A.weight': [2, 8], 'unet.conv_in.lora_B.weight': [8, 2], 'lora_unet_conv_out.lora_down.weight': [2, 8], 'lora_unet_conv_out.lora_up.weight': [8, 2] });
+    assertLoraError(() => parseLoraAdapter(mixed), /mixes LoRA key styles \(kohya, peft\)/);
+  });
 });
 
 describe('kohya name resolution', () => {

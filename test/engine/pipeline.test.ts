@@ -11,7 +11,7 @@ import { GenerationRequest, TextToImagePipeline } from '../../src/engine/pipelin
 import { OrtUNetDenoiser } from '../../src/engine/pipeline/onnx-executors';
 import { loraModuleShapes, loraTargetModules } from '../../src/engine/models/lora-targets';
 import { createLoraAdapter, LoraAdapter, type ModuleShape } from '../../src/engine/lora/lora-adapter';
-import { writeLoraFile } from '../../src/engine/lora/lora-file';
+import { writeLoraFile } from '../../src/engine/lora/lora-file.writer';
 import { loadDiffusionModel, saveDiffusionModel } from '../../src/engine/models/diffusion-model';
 import { Random } from '../../src/engine/schedulers';
 import { relErr } from '../support/numerics';

@@ -14,13 +14,14 @@ import {
 } from '../../src/engine/io/float16';
 import {
   parseSafetensors,
-  parseSafetensorsHeader,
   readSafetensorsFile,
   readSafetensorsHeader,
   serializeSafetensors,
   writeSafetensorsFile,
   type NamedTensor,
 } from '../../src/engine/io/safetensors';
+import { parseSafetensorsHeader, SafetensorsError } from '../../src/engine/io/safetensors-header';
+import { buildSafetensors, peftLora } from '../support/safetensors';
 import {
   createModelIndex,
   listComponents,
@@ -258,6 +259,46 @@ test('rejects malformed files', () => {
   assert.throws(() => parseSafetensors(handMade('{"a":{"dtype":"X9","shape":[1],"data_offsets":[0,4]}}', 0, new Array(4).fill(0))), /unknown dtype/);
   assert.throws(() => parseSafetensors(handMade('[]', 6, [])), /start with/);
   assert.throws(() => serializeSafetensors({ a: { shape: [3], data: new Float32Array(2) } }), /shape/);
+});
+
+type JsonHeader = Record<string, { dtype: string; shape: number[]; data_offsets: number[] }>;
+
+/** Edits the JSON header of a file, keeping its data section. */
+function rewriteHeader(file: Buffer, edit: (header: JsonHeader) => void): Buffer {
+  const length = Number(file.readBigUInt64LE(0));
+  const header = JSON.parse(file.toString('utf8', 8, 8 + length)) as JsonHeader;
+  edit(header);
+  const json = Buffer.from(JSON.stringify(header));
+  return Buffer.concat([Buffer.from(le64(json.length)), json, file.subarray(8 + length)]);
+}
+
+function firstTensor(header: JsonHeader): string {
+  return Object.keys(header).find((k) => k !== '__metadata__')!;
+}
+
+test('header checks name the reason (what an adapter import answers)', () => {
+  const header = parseSafetensorsHeader(peftLora(4, { format: 'pt', rank: '4' }));
+  assert.equal(header.tensors.size, 4);
+  assert.deepEqual(header.metadata, { format: 'pt', rank: '4' });
+  assert.deepEqual(parseSafetensorsHeader(buildSafetensors({ a: [1] })).metadata, {}, 'no __metadata__: an empty map');
+
+  const broken: Array<[string, () => Uint8Array, RegExp]> = [
+    ['too short', () => Buffer.alloc(4), /shorter than 8 bytes/],
+    ['header length past the end', () => Buffer.concat([Buffer.from(le64(1000)), Buffer.alloc(8)]), /header length 1000 runs past the end of the file/],
+    ['absurd header length', () => Buffer.concat([Buffer.from(le64(2 ** 40)), Buffer.alloc(8)]), /header length 1099511627776 exceeds 100000000/],
+    ['header not JSON', () => handMade('{nope', 3, []), /header is not valid JSON/],
+    ['header not an object', () => handMade('[1,2]', 3, []), /header does not start with "\{"/],
+    ['header not UTF-8', () => Uint8Array.from([...le64(4), 0x7b, 0xff, 0xfe, 0x7d]), /not valid UTF-8/],
+    ['unknown dtype', () => rewriteHeader(peftLora(), (h) => { h[firstTensor(h)].dtype = 'F13'; }), /unknown dtype "F13"/],
+    ['bad shape', () => rewriteHeader(peftLora(), (h) => { h[firstTensor(h)].shape = [4, -1]; }), /invalid shape/],
+    ['offsets that do not match the shape', () => rewriteHeader(peftLora(), (h) => { h[firstTensor(h)].shape = [3, 32]; }), /has 512 bytes, but F32\[3,32\] needs 384/],
+    ['overlapping tensors', () => rewriteHeader(peftLora(), (h) => { const k = Object.keys(h)[1]; h[k].data_offsets = [0, h[k].data_offsets[1] - h[k].data_offsets[0]]; }), /invalid offsets/],
+    ['trailing bytes', () => Buffer.concat([peftLora(), Buffer.alloc(4)]), /data region is 2052 bytes, but the header describes 2048/],
+    ['non-string metadata', () => peftLora(4, { rank: 4 as unknown as string }), /__metadata__ value for "rank" is not a string/],
+  ];
+  for (const [name, make, message] of broken) {
+    assert.throws(() => parseSafetensorsHeader(make()), (e: unknown) => e instanceof SafetensorsError && message.test((e as Error).message), name);
+  }
 });
 
 test('file read/write, header-only reads and tensor filters', async () => {

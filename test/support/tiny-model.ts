@@ -9,7 +9,7 @@ import { BUNDLED_MODEL_NAME } from '../../src/engine/models/default-model';
 import { saveDiffusionModel } from '../../src/engine/models/diffusion-model';
 import { createRandomModel } from '../../src/engine/models/random-model';
 import { createLoraAdapter, LoraAdapter } from '../../src/engine/lora/lora-adapter';
-import { serializeLoraAdapter } from '../../src/engine/lora/lora-file';
+import { serializeLoraAdapter } from '../../src/engine/lora/lora-file.writer';
 import { attentionProjectionModules } from '../../src/engine/models/unet-2d-condition.model';
 import { Random } from '../../src/engine/schedulers';
 

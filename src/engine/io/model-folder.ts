@@ -14,12 +14,11 @@ import { writeFileAtomic } from './atomic-write';
 import {
   readSafetensorsFile,
   serializeSafetensors,
-  type DType,
   type NamedTensor,
   type SafetensorsFile,
   type TensorCollection,
-  type WritableDType,
 } from './safetensors';
+import type { DType, WritableDType } from './safetensors-dtype';
 
 export const MODEL_INDEX_NAME = 'model_index.json';
 export const DIFFUSERS_WEIGHTS_NAME = 'diffusion_pytorch_model.safetensors';

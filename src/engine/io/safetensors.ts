@@ -1,24 +1,20 @@
-// The safetensors format (https://github.com/huggingface/safetensors):
-//   [u64 little-endian N][N bytes of UTF-8 JSON header][tensor bytes]
-// The header maps tensor names to { dtype, shape, data_offsets: [begin, end] } (offsets relative to the
-// start of the byte buffer, contiguous, covering it exactly) plus an optional "__metadata__" string map.
-// Tensors are little-endian, row-major. Writing follows the reference writer byte for byte: tensors
-// ordered by descending dtype alignment then by name, "__metadata__" first, header padded with spaces
-// to a multiple of 8 bytes so every tensor starts aligned.
+// Reading and writing safetensors files (format and header checks: ./safetensors-header.ts).
+// Writing follows the reference writer byte for byte: tensors ordered by descending dtype alignment
+// then by name, "__metadata__" first, header padded with spaces to a multiple of 8 bytes so every
+// tensor starts aligned.
 import { promises as fsp } from 'node:fs';
-import * as os from 'node:os';
-import {
-  bf16BitsToF32Array,
-  f16BitsToF32Array,
-  f32ArrayToF16Bits,
-  f32ArrayToBf16Bits,
-} from './float16';
 import { writeFileAtomic } from './atomic-write';
-
-/** Element types this module reads (all convert to Float32Array). */
-export type DType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'U16' | 'U32' | 'U64' | 'BOOL';
-/** Element types this module writes. */
-export type WritableDType = 'F32' | 'F16' | 'BF16';
+import { decodeTensorData, DTYPE_ORDER, encodeTensorData, WRITABLE_DTYPES, type DType, type WritableDType } from './safetensors-dtype';
+import {
+  DTYPE_SIZE,
+  isNonNegativeInt,
+  numel,
+  parseHeaderJson,
+  parseSafetensorsHeader,
+  readHeaderLength,
+  SafetensorsError,
+  type SafetensorsHeader,
+} from './safetensors-header';
 
 export interface NamedTensor {
   shape: number[];
@@ -31,22 +27,6 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
   /** Element type each tensor was stored as (before conversion to float32). */
   dtypes: Map<string, DType>;
-}
-
-export interface TensorInfo {
-  dtype: string;
-  shape: number[];
-  dataOffsets: [number, number];
-}
-
-export interface SafetensorsHeader {
-  /** Tensors in file order (ascending data offset). */
-  tensors: Map<string, TensorInfo>;
-  metadata: Record<string, string>;
-  /** Byte offset of the tensor data region within the file (8 + header length). */
-  dataStart: number;
-  /** Length in bytes of the tensor data region. */
-  dataLength: number;
 }
 
 export interface SerializeOptions {
@@ -63,164 +43,6 @@ export interface ReadOptions {
 }
 
 export type TensorCollection = Map<string, NamedTensor> | Record<string, NamedTensor>;
-
-/** The reference implementation refuses headers above 100 MB; so do we, before allocating. */
-export const MAX_HEADER_SIZE = 100_000_000;
-
-// Bytes per element, and the declaration order of the reference `Dtype` enum, which orders tensors
-// in a written file (descending). Types outside our read set still get a rank for validation messages.
-const DTYPE_SIZE: Record<string, number> = {
-  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, I16: 2, U16: 2, F16: 2, BF16: 2,
-  I32: 4, U32: 4, F32: 4, F64: 8, I64: 8, U64: 8,
-};
-const DTYPE_ORDER = ['BOOL', 'U8', 'I8', 'F8_E5M2', 'F8_E4M3', 'I16', 'U16', 'F16', 'BF16', 'I32', 'U32', 'F32', 'F64', 'I64', 'U64'];
-const READABLE = new Set<string>(['F64', 'F32', 'F16', 'BF16', 'I64', 'I32', 'I16', 'I8', 'U8', 'U16', 'U32', 'U64', 'BOOL']);
-
-const LITTLE_ENDIAN_HOST = os.endianness() === 'LE';
-
-export class SafetensorsError extends Error {
-  constructor(message: string) {
-    super(`safetensors: ${message}`);
-    this.name = 'SafetensorsError';
-  }
-}
-
-function numel(shape: number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
-
-function isNonNegativeInt(x: unknown): x is number {
-  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
-}
-
-/** Parses and validates the JSON header, the way the reference loader does. */
-function parseHeaderJson(headerBytes: Uint8Array, bufferLength: number | null, headerLength: number): SafetensorsHeader {
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
-  } catch {
-    throw new SafetensorsError('header is not valid UTF-8');
-  }
-  if (!text.startsWith('{')) throw new SafetensorsError('header does not start with "{"');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new SafetensorsError(`header is not valid JSON (${(e as Error).message})`);
-  }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new SafetensorsError('header is not a JSON object');
-
-  const metadata: Record<string, string> = {};
-  const entries: Array<[string, TensorInfo]> = [];
-  for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
-    if (name === '__metadata__') {
-      if (value === null) continue;
-      if (typeof value !== 'object' || Array.isArray(value)) throw new SafetensorsError('__metadata__ must be a string map');
-      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-        if (typeof v !== 'string') throw new SafetensorsError(`__metadata__ value for "${k}" is not a string`);
-        metadata[k] = v;
-      }
-      continue;
-    }
-    const info = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
-    if (!info || typeof info !== 'object') throw new SafetensorsError(`entry "${name}" is not an object`);
-    const { dtype, shape, data_offsets: offsets } = info;
-    if (typeof dtype !== 'string' || !(dtype in DTYPE_SIZE)) throw new SafetensorsError(`tensor "${name}" has unknown dtype ${JSON.stringify(dtype)}`);
-    if (!Array.isArray(shape) || !shape.every(isNonNegativeInt)) throw new SafetensorsError(`tensor "${name}" has an invalid shape`);
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegativeInt)) {
-      throw new SafetensorsError(`tensor "${name}" has invalid data_offsets`);
-    }
-    entries.push([name, { dtype, shape: shape as number[], dataOffsets: [offsets[0], offsets[1]] }]);
-  }
-
-  // Offsets must tile the data region in order, with no gaps or overlaps; files written by older
-  // writers may list tensors in any order, so validate in offset order.
-  entries.sort((a, b) => a[1].dataOffsets[0] - b[1].dataOffsets[0] || a[1].dataOffsets[1] - b[1].dataOffsets[1]);
-  let cursor = 0;
-  for (const [name, info] of entries) {
-    const [begin, end] = info.dataOffsets;
-    if (begin !== cursor || end < begin) throw new SafetensorsError(`tensor "${name}" has invalid offsets [${begin}, ${end}]`);
-    const expected = numel(info.shape) * DTYPE_SIZE[info.dtype];
-    if (!Number.isSafeInteger(expected)) throw new SafetensorsError(`tensor "${name}" is too large`);
-    if (end - begin !== expected) {
-      throw new SafetensorsError(`tensor "${name}" has ${end - begin} bytes, but ${info.dtype}${JSON.stringify(info.shape)} needs ${expected}`);
-    }
-    cursor = end;
-  }
-  const dataStart = 8 + headerLength;
-  if (bufferLength !== null && dataStart + cursor !== bufferLength) {
-    throw new SafetensorsError(`data region is ${bufferLength - dataStart} bytes, but the header describes ${cursor}`);
-  }
-  return { tensors: new Map(entries), metadata, dataStart, dataLength: cursor };
-}
-
-function readHeaderLength(first8: Uint8Array): number {
-  const n = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
-  if (n > BigInt(MAX_HEADER_SIZE)) throw new SafetensorsError(`header length ${n} exceeds ${MAX_HEADER_SIZE}`);
-  return Number(n);
-}
-
-/** Parses only the header of an in-memory safetensors file. */
-export function parseSafetensorsHeader(buf: Uint8Array): SafetensorsHeader {
-  if (buf.byteLength < 8) throw new SafetensorsError('file is shorter than 8 bytes');
-  const n = readHeaderLength(buf.subarray(0, 8));
-  if (8 + n > buf.byteLength) throw new SafetensorsError(`header length ${n} runs past the end of the file`);
-  return parseHeaderJson(buf.subarray(8, 8 + n), buf.byteLength, n);
-}
-
-/** Copies bytes into a fresh, aligned buffer and swaps to host order when the host is big-endian. */
-function alignedCopy(bytes: Uint8Array, elementSize: number): ArrayBuffer {
-  const copy = new Uint8Array(bytes.byteLength);
-  copy.set(bytes);
-  if (!LITTLE_ENDIAN_HOST && elementSize > 1) {
-    for (let i = 0; i < copy.length; i += elementSize) copy.subarray(i, i + elementSize).reverse();
-  }
-  return copy.buffer;
-}
-
-/** Converts one tensor's raw little-endian bytes to float32. */
-export function decodeTensorData(dtype: string, bytes: Uint8Array, name = '?'): Float32Array {
-  if (!READABLE.has(dtype)) throw new SafetensorsError(`tensor "${name}": dtype ${dtype} is not supported`);
-  const size = DTYPE_SIZE[dtype];
-  const n = bytes.byteLength / size;
-  const buffer = alignedCopy(bytes, size);
-  switch (dtype) {
-    case 'F32':
-      return new Float32Array(buffer);
-    case 'F16':
-      return f16BitsToF32Array(new Uint16Array(buffer));
-    case 'BF16':
-      return bf16BitsToF32Array(new Uint16Array(buffer));
-    case 'F64':
-      return Float32Array.from(new Float64Array(buffer));
-    case 'I64': {
-      const src = new BigInt64Array(buffer);
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = Number(src[i]);
-      return out;
-    }
-    case 'U64': {
-      const src = new BigUint64Array(buffer);
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = Number(src[i]);
-      return out;
-    }
-    case 'I32':
-      return Float32Array.from(new Int32Array(buffer));
-    case 'U32':
-      return Float32Array.from(new Uint32Array(buffer));
-    case 'I16':
-      return Float32Array.from(new Int16Array(buffer));
-    case 'U16':
-      return Float32Array.from(new Uint16Array(buffer));
-    case 'I8':
-      return Float32Array.from(new Int8Array(buffer));
-    default: // U8, BOOL
-      return Float32Array.from(new Uint8Array(buffer));
-  }
-}
 
 /** Parses an in-memory safetensors file, converting every tensor to float32. */
 export function parseSafetensors(buf: Uint8Array, opts: ReadOptions = {}): SafetensorsFile {
@@ -246,25 +68,12 @@ function compareUtf8(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-function encodeTensorData(dtype: WritableDType, data: Float32Array): Uint8Array {
-  let typed: ArrayBufferView;
-  if (dtype === 'F32') typed = data;
-  else if (dtype === 'F16') typed = f32ArrayToF16Bits(data);
-  else typed = f32ArrayToBf16Bits(data);
-  const bytes = new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
-  if (LITTLE_ENDIAN_HOST) return bytes;
-  const size = dtype === 'F32' ? 4 : 2;
-  const copy = Uint8Array.from(bytes);
-  for (let i = 0; i < copy.length; i += size) copy.subarray(i, i + size).reverse();
-  return copy;
-}
-
 /** Header bytes (already space-padded) and the ordered tensor list of a file about to be written. */
 function prepare(tensors: TensorCollection, opts: SerializeOptions): { header: Buffer; order: Array<[string, NamedTensor, WritableDType]> } {
   const entries = toEntries(tensors).map(([name, t]): [string, NamedTensor, WritableDType] => {
     if (name === '__metadata__') throw new SafetensorsError('"__metadata__" cannot be a tensor name');
     const dtype = opts.dtypes?.[name] ?? opts.dtype ?? 'F32';
-    if (!['F32', 'F16', 'BF16'].includes(dtype)) throw new SafetensorsError(`cannot write dtype ${dtype}`);
+    if (!WRITABLE_DTYPES.includes(dtype)) throw new SafetensorsError(`cannot write dtype ${dtype}`);
     if (!t.shape.every(isNonNegativeInt)) throw new SafetensorsError(`tensor "${name}" has an invalid shape`);
     if (numel(t.shape) !== t.data.length) {
       throw new SafetensorsError(`tensor "${name}" has ${t.data.length} values but shape [${t.shape.join(', ')}]`);
@@ -338,7 +147,7 @@ async function readHeaderFrom(fh: fsp.FileHandle, path: string): Promise<Safeten
   try {
     return parseHeaderJson(await readExactly(fh, n, 8, path), size, n);
   } catch (e) {
-    if (e instanceof SafetensorsError) throw new SafetensorsError(`${path}: ${e.message.replace(/^safetensors: /, '')}`);
+    if (e instanceof SafetensorsError) throw new SafetensorsError(`${path}: ${e.reason}`);
     throw e;
   }
 }

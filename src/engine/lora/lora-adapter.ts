@@ -75,9 +75,13 @@ export interface CreateLoraOptions {
 }
 
 export class LoraError extends Error {
-  constructor(message: string) {
+  /** Each problem found, as a sentence of its own (the message lists them). */
+  readonly problems: string[];
+
+  constructor(message: string, problems: string[] = [message]) {
     super(`LoRA: ${message}`);
     this.name = 'LoraError';
+    this.problems = problems;
   }
 }
 
@@ -155,7 +159,8 @@ export function adapterFromLayers(layers: Map<string, LoraLayer>, metadata: Reco
   };
 }
 
-function firstNonFinite(data: Float32Array): number {
+/** Index of the first NaN or ±inf, or -1. */
+export function firstNonFinite(data: Float32Array): number {
   for (let i = 0; i < data.length; i++) {
     // x - x is NaN exactly for NaN and ±inf.
     if (data[i] - data[i] !== 0) return i;
@@ -197,7 +202,7 @@ export function throwIfProblems(problems: string[], what: string): void {
   if (problems.length === 0) return;
   const listed = problems.slice(0, MAX_LISTED).map((p) => `  - ${p}`);
   if (problems.length > MAX_LISTED) listed.push(`  - … and ${problems.length - MAX_LISTED} more`);
-  throw new LoraError(`${what}:\n${listed.join('\n')}`);
+  throw new LoraError(`${what}:\n${listed.join('\n')}`, problems);
 }
 
 /** Checks every layer's own consistency; throws LoraError otherwise. */

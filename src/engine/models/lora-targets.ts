@@ -12,9 +12,10 @@
  * - `all`: `blocks` plus conv_in and conv_out. A LoRA on conv_out writes the prediction itself and
  *   leaves isolated dark and bright pixels on OpenMoji brand adapters (README, Quality).
  */
+import { readComponentConfig } from '../io/model-folder';
 import { moduleShapeOfWeight, type ModuleShape } from '../lora/lora-adapter';
 import { attentionProjectionModules } from './unet-2d-condition.model';
-import type { UNetConfig } from './unet-config';
+import { parseUNetConfig, type UNetConfig } from './unet-config';
 import { unetParamShapes } from './unet-params';
 
 export const LORA_TARGETS = ['attention', 'attention+ff', 'blocks', 'all'] as const;
@@ -53,4 +54,11 @@ export function loraModuleShapes(params: { get(name: string): { shape: number[] 
       return [m, moduleShapeOfWeight(w.shape)];
     }),
   );
+}
+
+/** The adaptable layers of a model folder and their shapes, from its UNet config alone (no weights read). */
+export async function readLoraModuleShapes(modelDir: string): Promise<Map<string, ModuleShape>> {
+  const cfg = parseUNetConfig(await readComponentConfig(modelDir, 'unet'));
+  const shapes = unetParamShapes(cfg);
+  return loraModuleShapes({ get: (name) => (shapes.has(name) ? { shape: shapes.get(name)! } : undefined) }, adaptableModules(cfg));
 }
