@@ -35,4 +35,5 @@ export { Tokenizer } from './tokenizer/tokenizer';
 export { loadTokenizer } from './tokenizer/tokenizer.loader';
 export type { AdamWState } from './training/adamw.optimizer';
 export { CheckpointStore } from './training/checkpoint.store';
+export type { CheckpointFiles } from './training/checkpoint-files';
 export { ProgressBar, formatDuration } from './training/progress-reporter';

@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { rm } from 'node:fs/promises';
 import { AdaptersRepository } from '../adapters/adapters.repository';
 import { AdapterRegistrar } from '../adapters/adapter.registrar';
 import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
@@ -7,7 +6,8 @@ import { DatasetsRepository } from '../datasets/datasets.repository';
 import { CheckpointStore, fineTune, FineTuneResult } from '../engine';
 import { ClaimedFineTune, FineTuneQueue } from '../queue/fine-tune-queue.port';
 import { StoragePort } from '../storage/storage.port';
-import { fineTuneAdapterKey, fineTuneCheckpointDir, fineTunePreviewKey, fineTuneWorkDir } from '../storage/storage-keys';
+import { fineTuneAdapterKey, fineTuneCheckpointPrefix, fineTunePreviewKey } from '../storage/storage-keys';
+import { storageCheckpointFiles } from './storage-checkpoint-files';
 import { WebhookOutboxService } from '../webhooks/webhook-outbox.service';
 import { FineTuneEntity, FineTunePreviewInfo } from './fine-tune.entity';
 import { FineTuneControl, InterruptReason } from './fine-tune-control';
@@ -56,7 +56,7 @@ export class FineTuneJobProcessor {
     // Recorded once per job: a resumed run repeats it and the outbox keeps the first.
     await this.webhooks.emit(toFineTuneWebhook(job, 'fine_tune.started'));
     this.logger.log(`Fine-tune ${job.id} (${job.method}, ${job.totalSteps} steps) started, attempt ${claim.attempt}`);
-    const checkpoints = new CheckpointStore(fineTuneCheckpointDir(this.config.dataDir, job.id));
+    const checkpoints = new CheckpointStore(storageCheckpointFiles(this.storage, fineTuneCheckpointPrefix(job.tenantId, job.id)));
     let resumedFromStep = 0;
     if (claim.attempt > 1) {
       // A previous holder killed mid-write left partial files; this worker holds the job now, so they are orphans.
@@ -89,7 +89,7 @@ export class FineTuneJobProcessor {
       if (reason) return this.endInterrupted(job, workerId, reason, job.step);
       const message = error instanceof FineTuneJobError ? error.message : `training failed: ${(error as Error)?.message ?? String(error)}`;
       this.logger.error(`Fine-tune ${job.id} failed: ${message}`);
-      await this.removeWorkDir(job);
+      await this.removeCheckpoint(job);
       if (await this.fineTunes.markFailed(job.id, workerId, message.slice(0, 2000))) await this.notify(job.id, 'fine_tune.failed');
       return 'failed';
     } finally {
@@ -106,7 +106,7 @@ export class FineTuneJobProcessor {
       return 'requeued';
     }
     // Checkpoints go first: once the row says canceled, nothing of the job is left behind.
-    await this.removeWorkDir(job);
+    await this.removeCheckpoint(job);
     if (!(await this.fineTunes.markCanceled(job.id, workerId, step))) return 'lost';
     await this.notify(job.id, 'fine_tune.canceled');
     this.logger.log(`Fine-tune ${job.id} canceled at step ${step}`);
@@ -127,7 +127,7 @@ export class FineTuneJobProcessor {
       hyperparameters: job.hyperparameters,
       initAdapter: init?.adapter,
       initOptimizerState: init?.optimizerState,
-      checkpointDir: checkpoints.dir,
+      checkpoints,
       checkpointEvery: this.config.worker.checkpointEvery,
       resume: true,
       signal,
@@ -143,8 +143,8 @@ export class FineTuneJobProcessor {
     await this.storage.discardPartialWrites(fineTunePreviewKey(job.tenantId, job.id));
   }
 
-  private async removeWorkDir(job: FineTuneEntity): Promise<void> {
-    await rm(fineTuneWorkDir(this.config.dataDir, job.id), { recursive: true, force: true });
+  private async removeCheckpoint(job: FineTuneEntity): Promise<void> {
+    await this.storage.deletePrefix(fineTuneCheckpointPrefix(job.tenantId, job.id));
   }
 
   /**

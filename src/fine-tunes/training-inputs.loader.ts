@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { join } from 'node:path';
 import { AdaptersRepository } from '../adapters/adapters.repository';
 import { RuntimeConfig } from '../config/config.module';
@@ -17,7 +18,8 @@ import {
   parseLoraAdapter,
 } from '../engine';
 import { StoragePort } from '../storage/storage.port';
-import { fineTuneCheckpointDir } from '../storage/storage-keys';
+import { fineTuneCheckpointPrefix } from '../storage/storage-keys';
+import { storageCheckpointFiles } from './storage-checkpoint-files';
 import { FineTuneEntity } from './fine-tune.entity';
 import { FineTuneJobError } from './fine-tune-job.error';
 import { withStylePhrase } from './style-phrase';
@@ -38,6 +40,7 @@ export interface InitialAdapter {
  * dataset's training copies with their captions, and the adapter an online round continues.
  */
 export class TrainingInputsLoader {
+  private readonly logger = new Logger('FineTuneJob');
   private cachedModel?: { dir: string; version: number; model: DiffusionModel };
 
   constructor(
@@ -88,9 +91,10 @@ export class TrainingInputsLoader {
     let optimizerState: AdamWState | undefined;
     if (row.fineTuneId) {
       try {
-        optimizerState = (await new CheckpointStore(fineTuneCheckpointDir(this.config.dataDir, row.fineTuneId)).load())?.optimizer;
+        optimizerState = (await new CheckpointStore(storageCheckpointFiles(this.storage, fineTuneCheckpointPrefix(row.tenantId, row.fineTuneId))).load())?.optimizer;
+        if (optimizerState) this.logger.log(`Fine-tune ${job.id} continues adapter ${row.id} with the optimizer state of fine-tune ${row.fineTuneId} (AdamW step ${optimizerState.step})`);
       } catch {
-        // No usable checkpoint (another machine, cleaned up): the optimiser starts fresh.
+        // No usable checkpoint (removed, or unreadable): the optimiser starts fresh.
       }
     }
     return { adapter, optimizerState };

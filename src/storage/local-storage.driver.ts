@@ -73,6 +73,15 @@ export class LocalStorageDriver extends StoragePort {
     }
   }
 
+  async list(prefix: string): Promise<string[]> {
+    const dir = this.pathFor(prefix);
+    const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+    // Temp files of unfinished puts are not objects.
+    return entries
+      .filter((e) => e.isFile() && !/\.[0-9a-f]{12}\.tmp$/.test(e.name))
+      .map((e) => relative(this.root, join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)).split(sep).join('/'));
+  }
+
   async deletePrefix(prefix: string): Promise<void> {
     await rm(this.pathFor(prefix), { recursive: true, force: true });
   }

@@ -99,19 +99,32 @@ export class S3StorageDriver extends StoragePort {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }));
   }
 
-  async deletePrefix(prefix: string): Promise<void> {
+  async list(prefix: string): Promise<string[]> {
+    const strip = this.options.prefix ? this.options.prefix.length + 1 : 0;
+    const keys: string[] = [];
+    for await (const page of this.pages(prefix)) keys.push(...page.map((k) => k.slice(strip)));
+    return keys;
+  }
+
+  /** Full object keys under `prefix/`, a page (≤ 1000) at a time. */
+  private async *pages(prefix: string): AsyncGenerator<string[]> {
     const listPrefix = `${this.objectKey(prefix)}/`;
     let token: string | undefined;
     do {
       const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: listPrefix, ContinuationToken: token }));
-      const keys = (page.Contents ?? []).map((o) => o.Key).filter((k): k is string => k !== undefined);
+      yield (page.Contents ?? []).map((o) => o.Key).filter((k): k is string => k !== undefined);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    for await (const keys of this.pages(prefix)) {
       for (let i = 0; i < keys.length; i += DELETE_BATCH) {
         const batch = keys.slice(i, i + DELETE_BATCH).map((Key) => ({ Key }));
         const out = await this.client.send(new DeleteObjectsCommand({ Bucket: this.options.bucket, Delete: { Objects: batch, Quiet: true } }));
         if (out.Errors && out.Errors.length > 0) throw new Error(`S3 could not delete ${out.Errors.length} objects under ${prefix}: ${out.Errors[0].Message ?? out.Errors[0].Code}`);
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    }
   }
 
   /** S3 PUTs are atomic: a killed writer leaves nothing behind. */

@@ -1,5 +1,3 @@
-import { join } from 'node:path';
-
 /*
  * Where everything of a tenant is stored: the one place that knows the layout. Keys are built from
  * ids only (never from user file names), so every key passes assertValidKey.
@@ -10,8 +8,7 @@ import { join } from 'node:path';
  *   tenants/<tenant>/adapters/<adapter>.safetensors                 an imported adapter
  *   tenants/<tenant>/adapters/ft-<fine-tune>.safetensors            a fine-tune's adapter (one per job)
  *   tenants/<tenant>/fine-tunes/<fine-tune>/preview.png             a fine-tune's validation preview
- *
- * Training checkpoints are worker-local files, not objects: DATA_DIR/fine-tunes/<fine-tune>/checkpoint.
+ *   tenants/<tenant>/fine-tunes/<fine-tune>/checkpoint/…            its training checkpoint (manifest + state)
  */
 
 const tenantPrefix = (tenantId: string) => `tenants/${tenantId}`;
@@ -50,12 +47,7 @@ export function fineTunePreviewKey(tenantId: string, fineTuneId: string): string
   return `${tenantPrefix(tenantId)}/fine-tunes/${fineTuneId}/preview.png`;
 }
 
-/** A job's local working folder on the worker (removed when the job fails or is canceled). */
-export function fineTuneWorkDir(dataDir: string, fineTuneId: string): string {
-  return join(dataDir, 'fine-tunes', fineTuneId);
-}
-
-/** Where a job's training checkpoints live; the next online round reads the optimiser state from here. */
-export function fineTuneCheckpointDir(dataDir: string, fineTuneId: string): string {
-  return join(fineTuneWorkDir(dataDir, fineTuneId), 'checkpoint');
+/** A job's training checkpoint; resume and the next online round (its optimizer state) read it back. */
+export function fineTuneCheckpointPrefix(tenantId: string, fineTuneId: string): string {
+  return `${tenantPrefix(tenantId)}/fine-tunes/${fineTuneId}/checkpoint`;
 }

@@ -21,6 +21,8 @@ export abstract class StoragePort {
   abstract exists(key: string): Promise<boolean>;
   /** Removes the object; absent objects are not an error. */
   abstract delete(key: string): Promise<void>;
+  /** Keys of every object under `prefix/`, in no particular order. */
+  abstract list(prefix: string): Promise<string[]>;
   /** Removes every object under `prefix/`. */
   abstract deletePrefix(prefix: string): Promise<void>;
   /** Removes what a writer killed in the middle of `put(key)` left behind (never the object itself). */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
 import { DEFAULT_FINE_TUNE_HYPERPARAMETERS, DEFAULT_RECOMMENDED_SCALE } from '../../src/engine';
-import { fineTuneCheckpointDir } from '../../src/storage/storage-keys';
+import { fineTuneCheckpointPrefix } from '../../src/storage/storage-keys';
 import { binaryParser } from '../support/binary-parser';
 import { png } from '../support/images';
 import { startInProcessWorker } from '../support/in-process-worker';
@@ -274,7 +274,8 @@ describe('fine-tunes', () => {
         assert.ok(ended.progress.step < 5000);
         const adapters = await sql(t.app.get(DataSource), `SELECT id FROM adapters WHERE fine_tune_id = ?`, [job.id]);
         assert.deepEqual(adapters, []);
-        assert.equal(existsSync(join(t.dataDir, 'fine-tunes', job.id)), false, 'checkpoints of a canceled job are removed');
+        const tenantId = (await sql(t.app.get(DataSource), 'SELECT tenant_id FROM fine_tunes WHERE id = ?', [job.id]))[0].tenant_id;
+        assert.deepEqual(await worker.context.get(StoragePort).list(fineTuneCheckpointPrefix(tenantId, job.id)), [], 'checkpoints of a canceled job are removed');
       } finally {
         await worker.close();
       }
@@ -288,14 +289,15 @@ describe('fine-tunes', () => {
       await first.close();
       const paused = await get(job.id);
       assert.equal(paused.status, 'queued', 'back in the queue');
-      const checkpointDir = fineTuneCheckpointDir(t.dataDir, job.id);
+      // The checkpoint is in storage (here the local driver's folder), where any worker finds it.
+      const tenantId = (await sql(t.app.get(DataSource), 'SELECT tenant_id FROM fine_tunes WHERE id = ?', [job.id]))[0].tenant_id;
+      const checkpointDir = join(t.dataDir, 'objects', ...fineTuneCheckpointPrefix(tenantId, job.id).split('/'));
       const manifest = JSON.parse(readFileSync(join(checkpointDir, 'checkpoint.json'), 'utf8'));
       assert.ok(manifest.step >= 3);
-      // What a worker killed mid-write leaves: checkpoint temporaries, a state file its manifest never named, a half-put adapter.
-      const tenantId = (await sql(t.app.get(DataSource), 'SELECT tenant_id FROM fine_tunes WHERE id = ?', [job.id]))[0].tenant_id;
+      // What a worker killed mid-write leaves: storage temporaries, a state file its manifest never named, a half-put adapter.
       const adapterDir = join(t.dataDir, 'objects', 'tenants', tenantId, 'adapters');
       mkdirSync(adapterDir, { recursive: true });
-      const leftovers = [join(checkpointDir, '.checkpoint.json.tmp-4242-0badc0de'), join(checkpointDir, `state-${manifest.step + 1}.safetensors`), join(adapterDir, `ft-${job.id}.safetensors.0123456789ab.tmp`)];
+      const leftovers = [join(checkpointDir, 'checkpoint.json.0badc0de4242.tmp'), join(checkpointDir, `state-${manifest.step + 1}.safetensors`), join(adapterDir, `ft-${job.id}.safetensors.0123456789ab.tmp`)];
       for (const file of leftovers) writeFileSync(file, 'partial');
 
       // The next worker continues right after the checkpointed step, then is canceled to keep the test short.

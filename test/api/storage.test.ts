@@ -84,6 +84,14 @@ for (const [name, start] of Object.entries(DRIVERS)) {
       await storage.deletePrefix('tenants/t3/absent');
     });
 
+    it('lists the keys under a prefix, at any depth, and only those', async () => {
+      const keys = ['tenants/t6/c/checkpoint.json', 'tenants/t6/c/state-4.safetensors', 'tenants/t6/c/sub/x.bin'];
+      for (const key of keys) await storage.put(key, Buffer.from(key));
+      await storage.put('tenants/t6/cx.bin', Buffer.from('not under c/'));
+      assert.deepEqual((await storage.list('tenants/t6/c')).sort(), keys);
+      assert.deepEqual(await storage.list('tenants/t6/absent'), []);
+    });
+
     it('discarding partial writes never removes the object itself', async () => {
       await storage.put('tenants/t4/w.bin', Buffer.from('kept'));
       await storage.discardPartialWrites('tenants/t4/w.bin');

@@ -21,12 +21,12 @@ test('a checkpoint folder tells its step and sheds what a killed save left, keep
     await store.save(checkpointAt(6));
     assert.equal(await store.savedStep(), 6);
     // A save killed after writing its state file (no manifest yet) and one killed mid-write.
-    await writeFile(join(store.dir, 'state-9.safetensors'), 'orphan');
-    await writeFile(join(store.dir, '.state-9.safetensors.tmp-777-0a1b2c3d'), 'partial');
-    await writeFile(join(store.dir, '.checkpoint.json.tmp-777-deadbeef'), '{"step":');
+    await writeFile(join(store.location, 'state-9.safetensors'), 'orphan');
+    await writeFile(join(store.location, '.state-9.safetensors.tmp-777-0a1b2c3d'), 'partial');
+    await writeFile(join(store.location, '.checkpoint.json.tmp-777-deadbeef'), '{"step":');
     assert.equal(await store.savedStep(), 6, 'only a complete checkpoint counts');
     await store.discardPartialWrites();
-    assert.deepEqual((await readdir(store.dir)).sort(), ['checkpoint.json', 'state-6.safetensors']);
+    assert.deepEqual((await readdir(store.location)).sort(), ['checkpoint.json', 'state-6.safetensors']);
     const loaded = await store.load();
     assert.deepEqual([loaded?.step, [...loaded!.params.get('w')!]], [6, [6, 7]]);
   } finally {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
@@ -11,6 +11,11 @@ import { startServerProcess, ServerProcess } from '../support/server-process';
 import { waitFor } from '../support/sse';
 import { createPostgresDatabase, TestDatabase } from '../support/test-database';
 import { writeTinyModel } from '../support/tiny-model';
+import { startS3Server, TestS3Server } from '../support/s3-server';
+import { LocalStorageDriver } from '../../src/storage/local-storage.driver';
+import { S3StorageDriver } from '../../src/storage/s3-storage.driver';
+import { StoragePort } from '../../src/storage/storage.port';
+import { fineTuneCheckpointPrefix, importedAdapterKey } from '../../src/storage/storage-keys';
 
 const ADMIN_TOKEN = 'scale-out-admin-token-0123456789';
 /** Long enough to kill its worker mid-run after a checkpoint; tiny enough to finish in seconds. */
@@ -23,8 +28,18 @@ interface JobRow {
   attempts: number;
 }
 
-describeScaleOut('scale-out on PostgreSQL + Redis: an API with EMBEDDED_WORKER=false and two worker processes', () => {
+/**
+ * Two deployments: processes sharing DATA_DIR (local storage), and processes with a DATA_DIR each and
+ * an S3-compatible bucket (s3rver on loopback) for every blob and checkpoint.
+ */
+for (const storageKind of ['shared DATA_DIR', 'S3 bucket'] as const) {
+describeScaleOut(`scale-out on PostgreSQL + Redis (${storageKind}): an API with EMBEDDED_WORKER=false and two worker processes`, () => {
   let root: string;
+  let s3: TestS3Server | undefined;
+  /** The store every process uses, opened by the test to check what is in it. */
+  let storage: StoragePort;
+  /** A worker's environment: with S3, its own DATA_DIR (nothing shared but the database, Redis and the bucket). */
+  const workerEnv = (id: string) => (s3 ? { ...env, DATA_DIR: join(root, `data-${id}`) } : env);
   let database: TestDatabase;
   let env: Record<string, string>;
   let server: ServerProcess;
@@ -33,6 +48,7 @@ describeScaleOut('scale-out on PostgreSQL + Redis: an API with EMBEDDED_WORKER=f
   let api: SaasClient;
   let apiKey: string;
   let datasetId: string;
+  let firstAdapterId: string;
 
   const row = async (id: string): Promise<JobRow> => (await pg.query('SELECT status, step, worker_id, attempts FROM fine_tunes WHERE id = $1', [id])).rows[0];
   const startApi = () => startServerProcess({ ...env, EMBEDDED_WORKER: 'false', ADMIN_TOKEN });
@@ -53,6 +69,13 @@ describeScaleOut('scale-out on PostgreSQL + Redis: an API with EMBEDDED_WORKER=f
       // The test polls the API often; the Redis rate limiter still sees every request.
       RATE_LIMIT_PER_MINUTE: '100000',
     };
+    if (storageKind === 'S3 bucket') {
+      s3 = await startS3Server();
+      Object.assign(env, s3.env('saas'));
+      storage = new S3StorageDriver(s3.options('saas'));
+    } else {
+      storage = new LocalStorageDriver(join(env.DATA_DIR, 'objects'));
+    }
     await writeTinyModel(env.MODELS_DIR);
     server = await startApi();
     pg = new Client({ connectionString: env.DATABASE_URL });
@@ -66,7 +89,7 @@ describeScaleOut('scale-out on PostgreSQL + Redis: an API with EMBEDDED_WORKER=f
     parts.push(['captions', JSON.stringify(['red heart', 'cat face', 'sun', 'red heart face'])]);
     const upload = await api.POST('/v1/datasets/{id}/images', { params: { path: { id: datasetId } }, ...multipart(parts) });
     assert.equal(upload.data?.added.length, 4, JSON.stringify(upload.error));
-    workers.push(startWorkerProcess('worker-a', env), startWorkerProcess('worker-b', env));
+    workers.push(startWorkerProcess('worker-a', workerEnv('worker-a')), startWorkerProcess('worker-b', workerEnv('worker-b')));
   });
 
   after(async () => {
@@ -74,6 +97,7 @@ describeScaleOut('scale-out on PostgreSQL + Redis: an API with EMBEDDED_WORKER=f
     await server?.stop();
     await pg?.end();
     await database?.drop();
+    await s3?.close();
     rmSync(root, { recursive: true, force: true });
   });
 
@@ -113,17 +137,18 @@ describeScaleOut('scale-out on PostgreSQL + Redis: an API with EMBEDDED_WORKER=f
     const adapters = await pg.query('SELECT id, storage_key FROM adapters WHERE fine_tune_id = $1', [id]);
     assert.equal(adapters.rows.length, 1);
     assert.equal(adapters.rows[0].id, job.adapterId);
-    // No orphans: the tenant's adapter folder holds exactly that file, the checkpoint no temporaries.
+    // No orphans: the tenant's adapters hold exactly that file; the checkpoint is one manifest and one state file.
     const tenantId = (await pg.query('SELECT tenant_id FROM fine_tunes WHERE id = $1', [id])).rows[0].tenant_id;
-    assert.deepEqual(readdirSync(join(env.DATA_DIR, 'objects', 'tenants', tenantId, 'adapters')), [`ft-${id}.safetensors`]);
-    const checkpointDir = join(env.DATA_DIR, 'fine-tunes', id, 'checkpoint');
-    assert.ok(existsSync(checkpointDir));
-    assert.deepEqual(readdirSync(checkpointDir).filter((f) => f.includes('.tmp')), []);
+    const adaptersPrefix = importedAdapterKey(tenantId, 'x').replace(/\/x\.safetensors$/, '');
+    assert.deepEqual(await storage.list(adaptersPrefix), [`${adaptersPrefix}/ft-${id}.safetensors`]);
+    const checkpoint = (await storage.list(fineTuneCheckpointPrefix(tenantId, id))).map((k) => k.split('/').pop()).sort();
+    assert.deepEqual(checkpoint, ['checkpoint.json', `state-${DRO.steps}.safetensors`]);
     const weights = await fetch(`${server.baseUrl}/v1/adapters/${job.adapterId}/weights`, { headers: { Authorization: `Bearer ${apiKey}` } });
     assert.equal(weights.status, 200);
 
     // The killed worker, restarted, joins again and takes the next job.
-    workers.push(startWorkerProcess('worker-a2', env));
+    workers.push(startWorkerProcess('worker-a2', workerEnv('worker-a2')));
+    firstAdapterId = job.adapterId!;
   });
 
   it('restarting the API loses nothing: jobs keep training, and everything reads back the same', async () => {
@@ -156,4 +181,21 @@ describeScaleOut('scale-out on PostgreSQL + Redis: an API with EMBEDDED_WORKER=f
       assert.ok(done.adapterId);
     }
   });
+
+  it('an online round on a worker of its own continues the adapter with the optimizer state from storage', async () => {
+    // Only the new worker runs, so it is the one that takes the round.
+    while (workers.length > 0) await stopWorkerProcess(workers.pop()!);
+    const third = startWorkerProcess('worker-c', workerEnv('worker-c'));
+    workers.push(third);
+    const created = await api.POST('/v1/fine-tunes', { body: { datasetId, method: 'sft', initAdapterId: firstAdapterId, hyperparameters: { steps: 4, batchSize: 2 } } });
+    assert.equal(created.response.status, 201, JSON.stringify(created.error));
+    const done = await waitFor(async () => {
+      const r = (await api.GET('/v1/fine-tunes/{id}', { params: { path: { id: created.data!.id } } })).data!;
+      return ['succeeded', 'failed', 'canceled'].includes(r.status) ? r : undefined;
+    }, 'the online round to finish', 120_000, 100);
+    assert.equal(done.status, 'succeeded', third.output().slice(-2000));
+    const firstJob = (await pg.query('SELECT fine_tune_id FROM adapters WHERE id = $1', [firstAdapterId])).rows[0].fine_tune_id;
+    assert.match(third.output(), new RegExp(`continues adapter ${firstAdapterId} with the optimizer state of fine-tune ${firstJob} \\(AdamW step [1-9][0-9]*\\)`));
+  });
 });
+}

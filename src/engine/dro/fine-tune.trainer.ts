@@ -37,6 +37,8 @@ export interface FineTuneOptions {
   initAdapter?: LoraAdapter;
   initOptimizerState?: AdamWState;
   checkpointDir?: string;
+  /** Instead of checkpointDir: a store over any CheckpointFiles (e.g. object storage). */
+  checkpoints?: CheckpointStore;
   checkpointEvery?: number;
   resume?: boolean;
   signal?: AbortSignal;
@@ -113,7 +115,7 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
     policy: cloneAdapter(adapter),
     step: 0,
   };
-  const store = o.checkpointDir ? new CheckpointStore(o.checkpointDir) : null;
+  const store = o.checkpoints ?? (o.checkpointDir ? new CheckpointStore(o.checkpointDir) : null);
   if (o.resume && store) await restoreCheckpoint(store, state, hp, modules);
 
   const trainer: TrainingStep = await createTrainingStep({

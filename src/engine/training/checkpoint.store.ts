@@ -1,8 +1,5 @@
-import * as fsp from 'fs/promises';
-import * as path from 'path';
-import { readSafetensorsFile, serializeSafetensors, NamedTensor } from '../io/safetensors';
-import { readJsonFileOrNull } from '../io/json-file';
-import { discardTemporarySiblings, writeFileAtomic } from '../io/atomic-write';
+import { parseSafetensors, serializeSafetensors, NamedTensor } from '../io/safetensors';
+import { CheckpointFiles, folderCheckpointFiles } from './checkpoint-files';
 import { AdamWState } from './adamw.optimizer';
 import { RandomState } from '../schedulers';
 
@@ -38,7 +35,16 @@ interface Manifest {
  * checkpoint intact.
  */
 export class CheckpointStore {
-  constructor(readonly dir: string) {}
+  readonly files: CheckpointFiles;
+
+  /** A local folder, or any CheckpointFiles (the API passes one over its object storage). */
+  constructor(where: string | CheckpointFiles) {
+    this.files = typeof where === 'string' ? folderCheckpointFiles(where) : where;
+  }
+
+  get location(): string {
+    return this.files.location;
+  }
 
   /** The step of the last complete checkpoint, 0 when there is none. */
   async savedStep(): Promise<number> {
@@ -52,10 +58,9 @@ export class CheckpointStore {
    * other process saves to this folder.
    */
   async discardPartialWrites(): Promise<void> {
-    await discardTemporarySiblings(this.dir);
+    await this.files.discardTemporaries();
     const kept = (await this.readManifest())?.file;
-    const names = await fsp.readdir(this.dir).catch(() => [] as string[]);
-    for (const name of names) if (STATE_FILE.test(name) && name !== kept) await fsp.rm(path.join(this.dir, name), { force: true });
+    for (const name of await this.files.list()) if (STATE_FILE.test(name) && name !== kept) await this.files.remove(name);
   }
 
   async save(ck: TrainingCheckpoint): Promise<void> {
@@ -69,22 +74,24 @@ export class CheckpointStore {
     put('adam_v', ck.optimizer.v);
     if (ck.extraTensors) put('extra', ck.extraTensors);
     const file = stateFileName(ck.step);
-    await fsp.mkdir(this.dir, { recursive: true });
-    await writeFileAtomic(path.join(this.dir, file), serializeSafetensors(tensors, { dtype: 'F32' }));
+    await this.files.write(file, serializeSafetensors(tensors, { dtype: 'F32' }));
     const manifest: Manifest = { step: ck.step, file, adamStep: ck.optimizer.step, rngState: ck.rngState, trainSeconds: ck.trainSeconds, extra: ck.extra ?? {} };
     const previous = await this.readManifest();
-    await writeFileAtomic(path.join(this.dir, MANIFEST), JSON.stringify(manifest, null, 2));
-    if (previous && previous.file !== file) await fsp.rm(path.join(this.dir, previous.file), { force: true });
+    await this.files.write(MANIFEST, Buffer.from(JSON.stringify(manifest, null, 2)));
+    if (previous && previous.file !== file) await this.files.remove(previous.file);
   }
 
-  private readManifest(): Promise<Manifest | null> {
-    return readJsonFileOrNull(path.join(this.dir, MANIFEST));
+  private async readManifest(): Promise<Manifest | null> {
+    const bytes = await this.files.read(MANIFEST);
+    return bytes ? (JSON.parse(bytes.toString('utf8')) as Manifest) : null;
   }
 
   async load(): Promise<TrainingCheckpoint | null> {
     const manifest = await this.readManifest();
     if (!manifest) return null;
-    const st = await readSafetensorsFile(path.join(this.dir, manifest.file));
+    const bytes = await this.files.read(manifest.file);
+    if (!bytes) throw new Error(`checkpoint ${this.location}: ${manifest.file}, named by the manifest, is missing`);
+    const st = parseSafetensors(bytes);
     const take = (prefix: string) => {
       const m = new Map<string, Float32Array>();
       for (const [k, v] of st.tensors) if (k.startsWith(`${prefix}/`)) m.set(k.slice(prefix.length + 1), v.data);
