@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { ConfigError, loadConfig } from './config/app-config';
 import { FineTuneWorker } from './worker/fine-tune.worker';
 import { WorkerModule } from './worker/worker.module';
+import { WorkerMetrics } from './metrics/worker-metrics';
 
 /**
  * Fine-tune worker entry point (`npm run worker`): claims jobs from the queue and trains them. The API
@@ -27,12 +28,16 @@ async function bootstrap(): Promise<void> {
     abortOnError: false,
   });
   const worker = app.get(FineTuneWorker);
+  const metrics = app.get(WorkerMetrics);
+  const metricsServer = config.worker.metricsPort !== undefined ? await metrics.serve(config.worker.metricsPort) : undefined;
+  if (metricsServer) new Logger('Worker').log(`Metrics on port ${metricsServer.port} (GET /metrics)`);
   let stopping = false;
   const shutdown = async (why: string) => {
     if (stopping) return;
     stopping = true;
     new Logger('Worker').log(`Stopping (${why})`);
     await worker.stop();
+    await metricsServer?.close();
     await app.close();
     process.exit(0);
   };
@@ -40,8 +45,12 @@ async function bootstrap(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
   // Forked by the API: the IPC channel closing means the API is gone.
   process.on('disconnect', () => void shutdown('parent exited'));
-  process.on('message', (message: { type?: string } | undefined) => {
+  process.on('message', (message: { type?: string; id?: number } | undefined) => {
     if (message?.type === 'wake') worker.wake();
+    // The embedded worker's metrics appear in the API's /metrics: the API asks for them on each scrape.
+    if (message?.type === 'metrics') {
+      metrics.registry.getMetricsAsJSON().then((values) => process.send?.({ type: 'metrics', id: message.id, values }, () => undefined));
+    }
   });
   worker.start();
 }

@@ -39,6 +39,8 @@ export interface WorkerConfig {
   checkpointEvery: number;
   /** ONNX Runtime threads for training; undefined: the engine's default (all cores, or ORT_INTRA_OP_THREADS). */
   threads?: number;
+  /** Port of a standalone worker's Prometheus endpoint (GET /metrics); undefined: none. */
+  metricsPort?: number;
 }
 
 /** Inference in the API process. */
@@ -255,6 +257,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     pollMs: positiveInt(env, 'WORKER_POLL_MS', DEFAULT_WORKER_CONFIG.pollMs, problems, 50, 60_000),
     checkpointEvery: positiveInt(env, 'FINE_TUNE_CHECKPOINT_EVERY', DEFAULT_WORKER_CONFIG.checkpointEvery, problems, 1, 1_000_000),
     threads: env.TRAINING_THREADS?.trim() ? positiveInt(env, 'TRAINING_THREADS', 1, problems, 1, 1024) : undefined,
+    metricsPort: env.WORKER_METRICS_PORT?.trim() ? positiveInt(env, 'WORKER_METRICS_PORT', 9464, problems, 0, 65535) : undefined,
   };
   const generation: GenerationConfig = {
     batchWindowMs: positiveInt(env, 'GENERATION_BATCH_WINDOW_MS', DEFAULT_GENERATION_CONFIG.batchWindowMs, problems, 0, 10_000),

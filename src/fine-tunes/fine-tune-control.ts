@@ -27,11 +27,21 @@ export class FineTuneControl {
     private readonly fineTunes: FineTunesRepository,
     private readonly logger: Logger,
     private readonly stop?: AbortSignal,
+    onRenewal?: (result: 'renewed' | 'lost' | 'error') => void,
   ) {
     stop?.addEventListener('abort', this.onStop);
     if (stop?.aborted) this.halt('stop');
     this.heartbeat = setInterval(() => {
-      this.queue.renew(jobId, workerId, leaseMs).then((held) => held || this.halt('lost'), (error) => this.logger.warn(`lease renewal failed: ${error}`));
+      this.queue.renew(jobId, workerId, leaseMs).then(
+        (held) => {
+          onRenewal?.(held ? 'renewed' : 'lost');
+          if (!held) this.halt('lost');
+        },
+        (error) => {
+          onRenewal?.('error');
+          this.logger.warn(`lease renewal failed: ${error}`);
+        },
+      );
     }, Math.max(200, Math.floor(leaseMs / 3)));
     this.poll = setInterval(() => {
       this.fineTunes.readControl(jobId, workerId).then(

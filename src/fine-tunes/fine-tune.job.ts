@@ -1,4 +1,5 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { WorkerMetrics } from '../metrics/worker-metrics';
 import { AdaptersRepository } from '../adapters/adapters.repository';
 import { AdapterRegistrar } from '../adapters/adapter.registrar';
 import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
@@ -40,6 +41,7 @@ export class FineTuneJobProcessor {
     private readonly queue: FineTuneQueue,
     private readonly webhooks: WebhookOutboxService,
     @Inject(APP_CONFIG) private readonly config: RuntimeConfig,
+    @Optional() private readonly metrics?: WorkerMetrics,
   ) {
     this.inputs = new TrainingInputsLoader(datasets, adapters, storage, config);
   }
@@ -65,7 +67,7 @@ export class FineTuneJobProcessor {
       this.logger.log(`Fine-tune ${job.id} resumes from its checkpoint at step ${resumedFromStep}`);
     }
 
-    const control = new FineTuneControl(job.id, workerId, this.config.worker.leaseMs, this.queue, this.fineTunes, this.logger, stop);
+    const control = new FineTuneControl(job.id, workerId, this.config.worker.leaseMs, this.queue, this.fineTunes, this.logger, stop, (r) => this.metrics?.leaseRenewal(r));
     const progress = new FineTuneProgressWriter(job, workerId, this.fineTunes, this.webhooks, this.logger);
     try {
       const result = await this.train(job, checkpoints, control.signal, progress.report);
@@ -131,7 +133,11 @@ export class FineTuneJobProcessor {
       checkpointEvery: this.config.worker.checkpointEvery,
       resume: true,
       signal,
-      onProgress,
+      onProgress: (p) => {
+        this.metrics?.progress(p);
+        onProgress(p);
+      },
+      onTiming: (what, seconds) => (what === 'checkpoint' ? this.metrics?.checkpointWritten(seconds) : this.metrics?.policySampled(seconds)),
       intraOpThreads: this.config.worker.threads,
     });
   }

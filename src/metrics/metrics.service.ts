@@ -1,7 +1,8 @@
-import { Inject, Injectable, OnModuleDestroy, OnModuleInit, UnauthorizedException } from '@nestjs/common';
+import { Inject, Injectable, OnModuleDestroy, OnModuleInit, Optional, UnauthorizedException } from '@nestjs/common';
 import { secretsEqual } from '../auth/api-key';
 import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
-import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { EmbeddedWorkerSupervisor } from '../worker/embedded-worker.supervisor';
 import { FineTunesRepository } from '../fine-tunes/fine-tunes.repository';
 import { GenerationBatcher } from '../inference/generation-batcher.service';
 import { InferenceService } from '../inference/inference.service';
@@ -49,6 +50,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     private readonly batcher: GenerationBatcher,
     private readonly inference: InferenceService,
     @Inject(APP_CONFIG) private readonly config: RuntimeConfig,
+    @Optional() private readonly embeddedWorker?: EmbeddedWorkerSupervisor,
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'saas_' });
     // prom-client collects all metrics of a scrape concurrently: both gauges share one query.
@@ -119,8 +121,13 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     return this.registry.contentType;
   }
 
-  render(): Promise<string> {
-    return this.registry.metrics();
+  /** This process's metrics, then the embedded worker's (saas_worker_*) when one runs. */
+  async render(): Promise<string> {
+    const own = await this.registry.metrics();
+    const worker = await this.embeddedWorker?.workerMetrics();
+    if (!worker) return own;
+    const forwarded = AggregatorRegistry.aggregate([worker]);
+    return `${own}\n${await forwarded.metrics()}`;
   }
 }
 

@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
 import { FineTuneQueue } from '../queue/fine-tune-queue.port';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 
 /** The compiled worker entry point next to the compiled server. */
 const WORKER_ENTRY = join(__dirname, '..', 'worker.js');
@@ -25,6 +26,7 @@ export class EmbeddedWorkerSupervisor implements BeforeApplicationShutdown {
   private failures = 0;
   private restartTimer?: NodeJS.Timeout;
   private unsubscribe?: () => void;
+  private metricsRequests = 0;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: RuntimeConfig,
@@ -41,6 +43,27 @@ export class EmbeddedWorkerSupervisor implements BeforeApplicationShutdown {
       if (this.child?.connected) this.child.send({ type: 'wake' }, () => undefined);
     });
     this.spawn();
+  }
+
+  /** The worker child's metrics (prom-client JSON), or null when it is not running or does not answer in time. */
+  async workerMetrics(timeoutMs = 2000): Promise<MetricObjectWithValues<MetricValue<string>>[] | null> {
+    const child = this.child;
+    if (!child?.connected) return null;
+    const id = ++this.metricsRequests;
+    return new Promise((resolve) => {
+      const onMessage = (message: { type?: string; id?: number; values?: MetricObjectWithValues<MetricValue<string>>[] }) => {
+        if (message?.type !== 'metrics' || message.id !== id) return;
+        done(message.values ?? null);
+      };
+      const timer = setTimeout(() => done(null), timeoutMs);
+      const done = (values: MetricObjectWithValues<MetricValue<string>>[] | null) => {
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        resolve(values);
+      };
+      child.on('message', onMessage);
+      child.send({ type: 'metrics', id }, (error) => error && done(null));
+    });
   }
 
   /** The running worker's process id (for operators and tests). */

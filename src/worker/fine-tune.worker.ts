@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
 import { FineTuneJobOutcome, FineTuneJobProcessor } from '../fine-tunes/fine-tune.job';
 import { FineTuneQueue, MAX_FINE_TUNE_ATTEMPTS } from '../queue/fine-tune-queue.port';
+import { WorkerMetrics } from '../metrics/worker-metrics';
 
 /**
  * The worker loop: recover jobs whose worker vanished, claim the oldest queued job, train it, repeat;
@@ -22,6 +23,7 @@ export class FineTuneWorker {
     private readonly queue: FineTuneQueue,
     private readonly processor: FineTuneJobProcessor,
     @Inject(APP_CONFIG) private readonly config: RuntimeConfig,
+    private readonly metrics: WorkerMetrics,
   ) {}
 
   start(): void {
@@ -49,12 +51,17 @@ export class FineTuneWorker {
     const claim = await this.queue.claim(this.workerId, this.config.worker.leaseMs);
     if (!claim) return null;
     let outcome: FineTuneJobOutcome;
+    this.metrics.jobStarted();
     try {
       outcome = await this.processor.run(claim, this.workerId, this.stopping.signal);
+    } catch (error) {
+      this.metrics.jobEnded('failed');
+      throw error;
     } finally {
       // A requeued job was handed back already; any other outcome ends this delivery.
       if (outcome! !== 'requeued') await this.queue.complete(claim.id, this.workerId).catch(() => undefined);
     }
+    this.metrics.jobEnded(outcome);
     return { jobId: claim.id, outcome };
   }
 

@@ -15,6 +15,7 @@ import { QueueModule } from '../queue/queue.module';
 import { StorageModule } from '../storage/storage.module';
 import { WebhooksModule } from '../webhooks/webhooks.module';
 import { FineTuneWorker } from './fine-tune.worker';
+import { WorkerMetrics } from '../metrics/worker-metrics';
 
 /** The worker process: the same database, storage and queue as the API, no HTTP. */
 @Module({})
@@ -30,8 +31,8 @@ export class WorkerModule {
         WebhooksModule,
         TypeOrmModule.forFeature([FineTuneEntity, DatasetEntity, DatasetImageEntity, AdapterEntity]),
       ],
-      providers: [FineTunesRepository, DatasetsRepository, AdaptersRepository, AdapterRegistrar, FineTuneJobProcessor, FineTuneWorker],
-      exports: [FineTuneWorker],
+      providers: [FineTunesRepository, DatasetsRepository, AdaptersRepository, AdapterRegistrar, FineTuneJobProcessor, FineTuneWorker, WorkerMetrics],
+      exports: [FineTuneWorker, WorkerMetrics],
     };
   }
 }

@@ -43,6 +43,8 @@ export interface FineTuneOptions {
   resume?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: FineTuneProgress) => void;
+  /** Wall time of the slow parts, for metrics: a checkpoint save, a DRO round of policy sampling. */
+  onTiming?: (what: 'checkpoint' | 'policySampling', seconds: number) => void;
   intraOpThreads?: number;
 }
 
@@ -129,7 +131,10 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
     intraOpThreads: o.intraOpThreads,
   });
   const saveCheckpoint = async () => {
-    if (store) await writeCheckpoint(store, state, modules, o.method);
+    if (!store) return;
+    const t0 = performance.now();
+    await writeCheckpoint(store, state, modules, o.method);
+    o.onTiming?.('checkpoint', (performance.now() - t0) / 1000);
   };
 
   const started = Date.now();
@@ -147,7 +152,9 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
       let diffs = { expert: NaN, policy: NaN, active: NaN };
       if (o.method === 'dro') {
         if (state.buffer.size === 0 || state.step % hp.bufferSampleEvery === 0) {
+          const t0 = performance.now();
           for (const t of await samplePolicyTrajectories(prep, denoiser, state.policy, hp.bufferBatch, state.rng)) state.buffer.push(t);
+          o.onTiming?.('policySampling', (performance.now() - t0) / 1000);
         }
         const inputs = await droBatch(prep, reference!, state.buffer, hp.batchSize, state.rng);
         if (hp.sftWeight > 0) inputs.weights = Float32Array.from({ length: 2 * hp.batchSize }, (_, i) => (i < hp.batchSize ? hp.sftWeight / hp.batchSize : 0));
