@@ -28,6 +28,10 @@ async function waitForOutput(worker: WorkerProcess, text: string, timeoutMs = 30
   }
 }
 
+function stillRunningAfter(ms: number): Promise<'still running'> {
+  return new Promise((resolve) => setTimeout(() => resolve('still running'), ms).unref());
+}
+
 /** Runs `write` with process.stdout captured. */
 function captureStdout(write: () => void): string {
   let captured = '';
@@ -121,9 +125,13 @@ describe('process logs', () => {
 
   it('stop a process at start when LOG_FORMAT is not text or json', async () => {
     const worker = startWorkerProcess('bad-format', { DATA_DIR: join(root, 'bad'), LOG_FORMAT: 'yaml' });
-    const ended = await worker.exited;
-    assert.equal(ended.code, 2);
-    assert.match(worker.output(), /LOG_FORMAT must be text or json, got "yaml"/);
+    try {
+      const ended = await Promise.race([worker.exited, stillRunningAfter(20_000)]);
+      assert.deepEqual(ended, { code: 2, signal: null });
+      assert.match(worker.output(), /LOG_FORMAT must be text or json, got "yaml"/);
+    } finally {
+      await stopWorkerProcess(worker);
+    }
   });
 });
 
@@ -143,8 +151,7 @@ describe('worker shutdown', () => {
       await waitForOutput(worker, 'ECONNREFUSED');
       const signalled = Date.now();
       worker.child.kill('SIGTERM');
-      const timeout = new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), deadlineMs + 10_000).unref());
-      const ended = await Promise.race([worker.exited, timeout]);
+      const ended = await Promise.race([worker.exited, stillRunningAfter(deadlineMs + 10_000)]);
       assert.notEqual(ended, 'still running', `no exit ${deadlineMs + 10_000} ms after SIGTERM:\n${worker.output().slice(-2000)}`);
       const elapsed = Date.now() - signalled;
       assert.ok(elapsed >= deadlineMs - 100, `exited after ${elapsed} ms, before the deadline`);
