@@ -12,7 +12,10 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json .npmrc ./
-RUN ONNXRUNTIME_NODE_INSTALL=${ORT_INSTALL} npm ci
+# The CPU build ships in the package; the install script only fetches the CUDA binaries, so it runs
+# only when asked for (npm 11 skips it through allowScripts, the variable covers older npm).
+RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci \
+ && if [ "${ORT_INSTALL}" != skip ]; then ONNXRUNTIME_NODE_INSTALL=${ORT_INSTALL} node node_modules/onnxruntime-node/script/install; fi
 COPY . .
 # models/ holds the bundled base model; created empty if absent so the copy below always works.
 RUN npm run build && mkdir -p models && npm prune --omit=dev

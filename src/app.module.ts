@@ -50,6 +50,7 @@ export class AppModule {
         { provide: APP_GUARD, useClass: AuthGuard },
         // After authentication: buckets are per API key.
         { provide: APP_GUARD, useExisting: RateLimitGuard },
+        // The one error filter, for every app built from this module (server, OpenAPI CLI, tests).
         { provide: APP_FILTER, useClass: HttpExceptionFilter },
       ],
     };

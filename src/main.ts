@@ -1,21 +1,15 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { ConfigError, loadConfig } from './config/app-config';
-import { createApp } from './http/create-app';
+import { loadConfigOrExit } from './config/app-config';
+import { createApp } from './create-app';
+import { armShutdownDeadline } from './lifecycle/shutdown-deadline';
 import { EmbeddedWorkerSupervisor } from './worker/embedded-worker.supervisor';
 
 async function bootstrap(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(2);
-    }
-    throw error;
-  }
+  const config = loadConfigOrExit(process.env);
   const { app } = await createApp(config);
+  // Nest closes the app on these signals (enableShutdownHooks); the deadline bounds how long that may take.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => armShutdownDeadline(config.shutdownTimeoutMs));
   await app.listen(config.port, config.host);
   // Embedded default: training runs in a child process, never on this event loop.
   if (config.worker.embedded) app.get(EmbeddedWorkerSupervisor).start();

@@ -1,7 +1,9 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { ConfigError, loadConfig } from './config/app-config';
+import { loadConfigOrExit } from './config/app-config';
+import { armShutdownDeadline } from './lifecycle/shutdown-deadline';
+import { createAppLogger } from './logging/app.logger';
 import { FineTuneWorker } from './worker/fine-tune.worker';
 import { WorkerModule } from './worker/worker.module';
 import { WorkerMetrics } from './metrics/worker-metrics';
@@ -12,30 +14,25 @@ import { WorkerMetrics } from './metrics/worker-metrics';
  * DATABASE_URL, DATA_DIR (storage) and MODELS_DIR.
  */
 async function bootstrap(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(2);
-    }
-    throw error;
-  }
+  const config = loadConfigOrExit(process.env);
   // The worker never authenticates anyone; the admin token is not read or created here.
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot({ ...config, adminToken: '' }), {
-    logger: config.logLevels.length > 0 ? config.logLevels : false,
+    logger: createAppLogger(config.logLevels, config.logFormat),
     abortOnError: false,
   });
   const worker = app.get(FineTuneWorker);
+  const logger = new Logger('Worker');
   const metrics = app.get(WorkerMetrics);
   const metricsServer = config.worker.metricsPort !== undefined ? await metrics.serve(config.worker.metricsPort) : undefined;
-  if (metricsServer) new Logger('Worker').log(`Metrics on port ${metricsServer.port} (GET /metrics)`);
+  if (metricsServer) logger.log(`Metrics on port ${metricsServer.port} (GET /metrics)`);
   let stopping = false;
   const shutdown = async (why: string) => {
     if (stopping) return;
     stopping = true;
-    new Logger('Worker').log(`Stopping (${why})`);
+    logger.log(`Stopping (${why})`);
+    // A running job is handed back first; if Redis or the database no longer answers, the deadline
+    // ends the process and the job returns to the queue when its lease runs out.
+    armShutdownDeadline(config.shutdownTimeoutMs);
     await worker.stop();
     await metricsServer?.close();
     await app.close();

@@ -1,6 +1,6 @@
 /*
- * TypeScript client for the Style-as-a-Service API: the types in `schema.ts` are generated from
- * `openapi/openapi.json` (`npm run sdk`), the runtime is openapi-fetch.
+ * TypeScript client for the Style-as-a-Service API (package @style-as-a-service/client): the types in
+ * `schema.ts` are generated from `openapi/openapi.json` (`npm run sdk`), the runtime is openapi-fetch.
  *
  *   const api = createSaasClient({ baseUrl: 'http://localhost:3000', apiKey });
  *   const { data, error } = await api.POST('/v1/datasets', { body: { name: 'Mood board' } });
@@ -48,7 +48,9 @@ export function multipart(parts: MultipartPart[]): { body: never; bodySerializer
       const form = new FormData();
       for (const [field, value, filename, type] of parts) {
         if (typeof value === 'string') form.append(field, value);
-        else form.append(field, value instanceof Blob ? value : new Blob([value], { type: type ?? 'application/octet-stream' }), filename);
+        else if (value instanceof Blob) form.append(field, value, filename);
+        // Copied into a plain ArrayBuffer: a view of a SharedArrayBuffer is no BlobPart.
+        else form.append(field, new Blob([new Uint8Array(value)], { type: type ?? 'application/octet-stream' }), filename);
       }
       return form;
     },

@@ -820,8 +820,8 @@ export interface components {
             /** @example Bad Request */
             error: string;
             /**
-             * @description What was wrong, naming the offending field.
-             * @example name must be a string
+             * @description What was wrong: the offending field, the first rule it broke and what was received.
+             * @example name must be a string, got 42
              */
             message: string;
             /** @example 400 */

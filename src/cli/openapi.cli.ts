@@ -2,8 +2,15 @@ import 'reflect-metadata';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { DEFAULT_GENERATION_CONFIG, DEFAULT_LIMITS, DEFAULT_TENANT_LIMITS, DEFAULT_WEBHOOK_CONFIG, DEFAULT_WORKER_CONFIG } from '../config/app-config';
-import { createApp } from '../http/create-app';
+import {
+  DEFAULT_GENERATION_CONFIG,
+  DEFAULT_LIMITS,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  DEFAULT_TENANT_LIMITS,
+  DEFAULT_WEBHOOK_CONFIG,
+  DEFAULT_WORKER_CONFIG,
+} from '../config/app-config';
+import { createApp } from '../create-app';
 import { serializeOpenApiDocument } from '../openapi/openapi-document';
 
 /**
@@ -27,6 +34,8 @@ export async function generateOpenApiSpec(): Promise<string> {
       worker: { ...DEFAULT_WORKER_CONFIG, embedded: false },
       generation: DEFAULT_GENERATION_CONFIG,
       logLevels: [],
+      logFormat: 'text',
+      shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
     });
     await app.close();
     return serializeOpenApiDocument(document);

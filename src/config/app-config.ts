@@ -81,6 +81,8 @@ export interface WebhookConfig {
   pollMs: number;
 }
 
+export type LogFormat = 'text' | 'json';
+
 export interface AppConfig {
   port: number;
   host: string;
@@ -102,9 +104,15 @@ export interface AppConfig {
   storage: StorageConfig;
   /** Nest log levels to print; empty in tests. */
   logLevels: LogLevel[];
+  /** `text` (coloured on a terminal only) or `json` (one object per line). */
+  logFormat: LogFormat;
+  /** After SIGTERM/SIGINT, the process exits with code 1 if shutting down takes longer than this. */
+  shutdownTimeoutMs: number;
 }
 
 export const MB = 1024 * 1024;
+
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 
 export const DEFAULT_LIMITS: AppLimits = {
   jsonBodyBytes: 1 * MB,
@@ -233,6 +241,15 @@ function parseLogLevel(raw: string | undefined, problems: string[]): LogLevel[] 
   return LOG_LEVELS.slice(0, index + 1);
 }
 
+const LOG_FORMATS: LogFormat[] = ['text', 'json'];
+
+function parseLogFormat(raw: string | undefined, problems: string[]): LogFormat {
+  const value = raw?.trim().toLowerCase() || 'text';
+  if (LOG_FORMATS.includes(value as LogFormat)) return value as LogFormat;
+  problems.push(`LOG_FORMAT must be ${LOG_FORMATS.join(' or ')}, got "${raw}"`);
+  return 'text';
+}
+
 /** Reads and validates the environment; throws ConfigError listing every problem at once. */
 export function loadConfig(env: Env = process.env): AppConfig {
   const problems: string[] = [];
@@ -257,7 +274,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     pollMs: positiveInt(env, 'WORKER_POLL_MS', DEFAULT_WORKER_CONFIG.pollMs, problems, 50, 60_000),
     checkpointEvery: positiveInt(env, 'FINE_TUNE_CHECKPOINT_EVERY', DEFAULT_WORKER_CONFIG.checkpointEvery, problems, 1, 1_000_000),
     threads: env.TRAINING_THREADS?.trim() ? positiveInt(env, 'TRAINING_THREADS', 1, problems, 1, 1024) : undefined,
-    metricsPort: env.WORKER_METRICS_PORT?.trim() ? positiveInt(env, 'WORKER_METRICS_PORT', 9464, problems, 0, 65535) : undefined,
+    ...(env.WORKER_METRICS_PORT?.trim() ? { metricsPort: positiveInt(env, 'WORKER_METRICS_PORT', 9464, problems, 0, 65535) } : {}),
   };
   const generation: GenerationConfig = {
     batchWindowMs: positiveInt(env, 'GENERATION_BATCH_WINDOW_MS', DEFAULT_GENERATION_CONFIG.batchWindowMs, problems, 0, 10_000),
@@ -282,6 +299,37 @@ export function loadConfig(env: Env = process.env): AppConfig {
   };
   const storage = parseStorageConfig(env, problems);
   const logLevels = parseLogLevel(env.LOG_LEVEL, problems);
+  const logFormat = parseLogFormat(env.LOG_FORMAT, problems);
+  const shutdownTimeoutMs = positiveInt(env, 'SHUTDOWN_TIMEOUT_MS', DEFAULT_SHUTDOWN_TIMEOUT_MS, problems, 100, 3_600_000);
   if (problems.length > 0) throw new ConfigError(problems);
-  return { port, host, dataDir, modelsDir, adminToken, database, redisUrl, metricsToken, limits, tenantLimits, webhooks, worker, generation, storage, logLevels };
+  return {
+    port,
+    host,
+    dataDir,
+    modelsDir,
+    adminToken,
+    database,
+    redisUrl,
+    metricsToken,
+    limits,
+    tenantLimits,
+    webhooks,
+    worker,
+    generation,
+    storage,
+    logLevels,
+    logFormat,
+    shutdownTimeoutMs,
+  };
+}
+
+/** For the entry points: the configuration, or every problem on stderr and exit code 2. */
+export function loadConfigOrExit(env: Env = process.env): AppConfig {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(2);
+  }
 }

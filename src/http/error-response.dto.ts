@@ -8,6 +8,6 @@ export class ErrorResponseDto {
   @ApiProperty({ example: 'Bad Request' })
   error: string;
 
-  @ApiProperty({ example: 'name must be a string', description: 'What was wrong, naming the offending field.' })
+  @ApiProperty({ example: 'name must be a string, got 42', description: 'What was wrong: the offending field, the first rule it broke and what was received.' })
   message: string;
 }

@@ -3,7 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import { EntityNotFoundError, QueryFailedError } from 'typeorm';
 import { InvalidStorageKeyError, StorageNotFoundError } from '../storage/storage.port';
 
-/** The one error body of the API (§7): `{ statusCode, error, message }`. */
+/** The one error body of the API: `{ statusCode, error, message }`. */
 export interface HttpErrorBody {
   statusCode: number;
   error: string;

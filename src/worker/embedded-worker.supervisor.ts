@@ -9,6 +9,7 @@ import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 
 /** The compiled worker entry point next to the compiled server. */
 const WORKER_ENTRY = join(__dirname, '..', 'worker.js');
+/** How long a stopping child may take to hand its job back. */
 const STOP_GRACE_MS = 15_000;
 
 /**
@@ -104,7 +105,8 @@ export class EmbeddedWorkerSupervisor implements BeforeApplicationShutdown {
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    // Half the deadline at most: the API still needs time to return the child's job to the queue.
+    const timer = setTimeout(() => child.kill('SIGKILL'), Math.min(STOP_GRACE_MS, this.config.shutdownTimeoutMs / 2));
     await exited;
     clearTimeout(timer);
     if (this.childWorkerId) await this.queue.releaseWorker(this.childWorkerId).catch(() => undefined);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -8,6 +9,7 @@ import {
   ConfigError,
   DEFAULT_GENERATION_CONFIG,
   DEFAULT_LIMITS,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
   DEFAULT_TENANT_LIMITS,
   DEFAULT_WEBHOOK_CONFIG,
   DEFAULT_WORKER_CONFIG,
@@ -115,6 +117,21 @@ describe('configuration', () => {
     });
   });
 
+  it('configures the log format and the shutdown deadline', () => {
+    const defaults = loadConfig({});
+    assert.deepEqual([defaults.logFormat, defaults.shutdownTimeoutMs], ['text', DEFAULT_SHUTDOWN_TIMEOUT_MS]);
+    assert.equal(DEFAULT_SHUTDOWN_TIMEOUT_MS, 30_000);
+    const custom = loadConfig({ LOG_FORMAT: 'JSON', SHUTDOWN_TIMEOUT_MS: '5000' });
+    assert.deepEqual([custom.logFormat, custom.shutdownTimeoutMs], ['json', 5000]);
+    assert.throws(() => loadConfig({ LOG_FORMAT: 'pretty', SHUTDOWN_TIMEOUT_MS: '10s' }), (error: unknown) => {
+      const problems = (error as ConfigError).problems;
+      assert.ok(problems.includes('LOG_FORMAT must be text or json, got "pretty"'), problems.join('\n'));
+      assert.ok(problems.includes('SHUTDOWN_TIMEOUT_MS must be an integer, got "10s"'), problems.join('\n'));
+      return true;
+    });
+    assert.throws(() => loadConfig({ SHUTDOWN_TIMEOUT_MS: '0' }), /SHUTDOWN_TIMEOUT_MS must be between 100 and 3600000/);
+  });
+
   it('reports every invalid variable at once', () => {
     assert.throws(
       () => loadConfig({ PORT: 'eighty', ADMIN_TOKEN: 'short', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud', MAX_UPLOAD_MB: '0' }),
@@ -149,5 +166,26 @@ describe('admin token', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('npm configuration', () => {
+  it('has no project setting npm does not know (npm warns about those on every command)', () => {
+    const result = spawnSync('npm', ['config', 'get', 'fund'], { cwd: process.cwd(), encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    assert.doesNotMatch(result.stderr, /Unknown (project|user|builtin) config/);
+  });
+
+  it('decides for every install script: native builds run, the ONNX Runtime CUDA download does not', () => {
+    const manifest = JSON.parse(readFileSync('package.json', 'utf8')) as { allowScripts?: Record<string, boolean> };
+    const lock = JSON.parse(readFileSync('package-lock.json', 'utf8')) as { packages: Record<string, { hasInstallScript?: boolean }> };
+    const withScripts = Object.entries(lock.packages)
+      .filter(([, entry]) => entry.hasInstallScript)
+      .map(([path]) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length));
+    const allowScripts = manifest.allowScripts ?? {};
+    assert.deepEqual(withScripts.filter((name) => !(name in allowScripts)), [], 'packages with install scripts missing from allowScripts');
+    // The CPU build ships in the package: the script only downloads CUDA binaries (needs the internet).
+    assert.equal(allowScripts['onnxruntime-node'], false);
+    for (const name of ['better-sqlite3', 'sharp']) assert.equal(allowScripts[name], true, name);
   });
 });

@@ -66,10 +66,10 @@ describe('fine-tunes', () => {
       [{ datasetId, method: 'dro', hyperparameters: { foo: 1 } }, /property hyperparameters\.foo should not exist/],
       [{ datasetId, method: 'dro', hyperparameters: 'fast' }, /hyperparameters must be an object/],
       [{ datasetId, method: 'dro', hyperparameters: { steps: 0 } }, /hyperparameters\.steps must be a positive integer/],
-      [{ datasetId, method: 'dro', hyperparameters: { steps: 2.5 } }, /hyperparameters\.steps must be an integer number/],
+      [{ datasetId, method: 'dro', hyperparameters: { steps: 2.5 } }, /hyperparameters\.steps must be an integer, got 2\.5/],
       [{ datasetId, method: 'dro', hyperparameters: { steps: 1e9 } }, /hyperparameters\.steps must not be greater than 20000/],
       [{ datasetId, method: 'dro', hyperparameters: { lr: 2 } }, /hyperparameters\.lr must be in \(0, 1\)/],
-      [{ datasetId, method: 'dro', hyperparameters: { lr: '0.1' } }, /hyperparameters\.lr must be a number/],
+      [{ datasetId, method: 'dro', hyperparameters: { lr: '0.1' } }, /hyperparameters\.lr must be a finite number, got "0\.1"/],
       [{ datasetId, method: 'sft', hyperparameters: { captionDropout: 1 } }, /hyperparameters\.captionDropout must be in \[0, 1\)/],
       [{ datasetId, method: 'dro', hyperparameters: { seed: -3 } }, /hyperparameters\.seed must be a non-negative integer/],
       [{ datasetId, method: 'dro', webhookUrl: 'ftp://hooks.example.com/x' }, /webhookUrl must be an http or https URL/],
@@ -94,7 +94,7 @@ describe('fine-tunes', () => {
     for (const raw of [`{"datasetId":"${datasetId}","method":"dro","hyperparameters":{"lr":1e999}}`, `{"datasetId":"${datasetId}","method":"dro","hyperparameters":{"margin":-1e999}}`]) {
       const res = await t.http().post('/v1/fine-tunes').set(...bearer(key)).set('Content-Type', 'application/json').send(raw);
       assert.equal(res.status, 400, raw);
-      assert.match(res.body.message, /hyperparameters\.(lr|margin) must be a number/);
+      assert.match(res.body.message, /hyperparameters\.(lr|margin) must be a finite number/);
     }
     assert.equal((await t.http().get('/v1/fine-tunes?limit=0').set(...bearer(key))).status, 400);
     assert.match((await t.http().get('/v1/fine-tunes?limit=x').set(...bearer(key))).body.message, /limit must be an integer/);

@@ -73,14 +73,41 @@ describe('error mapping', () => {
     assert.equal(toHttpError(Object.assign(new Error('x'), { status: 503 })).statusCode, 500);
   });
 
-  it('names nested fields by their full path', () => {
+  it('names nested fields by their full path, with the value received', () => {
     const messages = flattenValidationErrors([
       {
         property: 'adapters',
-        children: [{ property: '0', children: [{ property: 'scale', constraints: { max: 'scale must not be greater than 2' }, children: [] }] }],
+        children: [{ property: '0', children: [{ property: 'scale', value: 3, constraints: { max: 'scale must not be greater than 2' }, children: [] }] }],
       },
-      { property: 'prompt', constraints: { isString: 'prompt must be a string' }, children: [] },
+      { property: 'prompt', value: undefined, constraints: { isString: 'prompt must be a string' }, children: [] },
+      { property: 'hyperparameters', children: [{ property: 'foo', value: 1, constraints: { whitelistValidation: 'property foo should not exist' }, children: [] }] },
     ]);
-    assert.deepEqual(messages, ['adapters.0.scale must not be greater than 2', 'prompt must be a string']);
+    assert.deepEqual(messages, [
+      'adapters.0.scale must not be greater than 2, got 3',
+      'prompt must be a string, but it is missing',
+      'property hyperparameters.foo should not exist',
+    ]);
+  });
+
+  it('reports one rule per field: a type check before range checks, else the first decorator', () => {
+    // class-validator lists failures in reverse decorator order (`@IsInt() @Min(0) @Max(9)` gives max, min, isInt).
+    const typeFirst = flattenValidationErrors([
+      { property: 'seed', value: 'NaN', constraints: { max: 'seed must not be greater than 9', min: 'seed must not be less than 0', isInt: 'seed must be an integer number' } },
+    ]);
+    assert.deepEqual(typeFirst, ['seed must be an integer, got "NaN"']);
+    const sourceOrder = flattenValidationErrors([
+      { property: 'name', value: '', constraints: { maxLength: 'name must be shorter than or equal to 9 characters', isNotEmpty: 'name should not be empty' } },
+    ]);
+    assert.deepEqual(sourceOrder, ['name should not be empty, got ""']);
+    const finite = flattenValidationErrors([
+      { property: 'lr', value: Infinity, constraints: { isNumber: 'lr must be a number conforming to the specified constraints' } },
+      { property: 'tags', value: [1, 2], constraints: { isString: 'each value in tags must be a string' } },
+      { property: 'note', value: 'n'.repeat(500), constraints: { maxLength: 'note must be shorter than or equal to 200 characters' } },
+    ]);
+    assert.deepEqual(finite, [
+      'lr must be a finite number, got a number beyond the double-precision range',
+      'each value in tags must be a string, got an array of 2 items',
+      'note must be shorter than or equal to 200 characters, got a string of 500 characters',
+    ]);
   });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -148,5 +149,105 @@ describe('API end to end through the TypeScript SDK', () => {
     // Nest closes the app on SIGTERM, then re-raises the signal.
     const ended = await server.stop();
     assert.ok(ended.code === 0 || ended.signal === 'SIGTERM', JSON.stringify(ended));
+  });
+});
+
+/** The first TypeScript block of the README's SDK section: it must compile and run as written. */
+function readmeSdkSnippet(): string {
+  const readme = readFileSync('README.md', 'utf8');
+  const section = readme.slice(readme.indexOf('## OpenAPI and SDK'));
+  const match = /```ts\n([\s\S]*?)```/.exec(section);
+  assert.ok(match, 'the README has a TypeScript SDK example');
+  return match[1];
+}
+
+const BROWSER_CLIENT = `import { createSaasClient, multipart, type Schemas } from '@style-as-a-service/client';
+
+export async function upload(datasetId: string, file: File, bytes: Uint8Array): Promise<Schemas['UploadResultDto']['added']> {
+  const api = createSaasClient({ baseUrl: window.location.origin, apiKey: 'sk_from_the_login' });
+  const { data, error } = await api.POST('/v1/datasets/{id}/images', {
+    params: { path: { id: datasetId } },
+    ...multipart([['images', file, file.name], ['images', bytes, 'b.png', 'image/png']]),
+  });
+  if (error) throw new Error(error.message);
+  return data.added;
+}
+`;
+
+describe('the SDK as a package a client installs', () => {
+  const repo = process.cwd();
+  let root: string;
+  let project: string;
+  let server: ServerProcess;
+
+  function tsc(config: object): { status: number | null; output: string } {
+    const file = join(project, `tsconfig.${Math.random().toString(36).slice(2)}.json`);
+    writeFileSync(file, JSON.stringify(config));
+    const result = spawnSync(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', file], { cwd: project, encoding: 'utf8' });
+    return { status: result.status, output: `${result.stdout}${result.stderr}` };
+  }
+
+  const strict = { target: 'ES2022', module: 'commonjs', moduleResolution: 'node', strict: true, skipLibCheck: false, esModuleInterop: true };
+
+  before(async () => {
+    root = mkdtempSync(join(tmpdir(), 'saas-sdk-client-'));
+    // npm pack builds dist/ first (prepack: the SDK's own tsconfig, DOM types, no Node types).
+    const packed = spawnSync('npm', ['pack', '--pack-destination', root], { cwd: join(repo, 'clients', 'typescript'), encoding: 'utf8' });
+    assert.equal(packed.status, 0, `${packed.stdout}${packed.stderr}`);
+    const tarball = readdirSync(root).find((name) => name.endsWith('.tgz'));
+    assert.ok(tarball, 'npm pack wrote a tarball');
+
+    // What `npm install <tarball>` lays out, without the registry: the package, its dependency, Node's types.
+    project = join(root, 'my-app');
+    const installed = join(project, 'node_modules', '@style-as-a-service', 'client');
+    mkdirSync(installed, { recursive: true });
+    const untar = spawnSync('tar', ['-xzf', join(root, tarball), '--strip-components=1', '-C', installed], { encoding: 'utf8' });
+    assert.equal(untar.status, 0, untar.stderr);
+    const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8'));
+    assert.ok(manifest.dependencies['openapi-fetch'], 'openapi-fetch is a dependency of the package');
+    symlinkSync(join(repo, 'node_modules', 'openapi-fetch'), join(project, 'node_modules', 'openapi-fetch'), 'dir');
+    mkdirSync(join(project, 'node_modules', '@types'));
+    symlinkSync(join(repo, 'node_modules', '@types', 'node'), join(project, 'node_modules', '@types', 'node'), 'dir');
+
+    mkdirSync(join(project, 'src'));
+    writeFileSync(join(project, 'src', 'readme.ts'), readmeSdkSnippet());
+    mkdirSync(join(project, 'browser'));
+    writeFileSync(join(project, 'browser', 'upload.ts'), BROWSER_CLIENT);
+    writeFileSync(join(project, 'fox.png'), await png(32, 32, undefined, 7));
+
+    server = await startServerProcess({ DATA_DIR: join(root, 'data'), MODELS_DIR: join(root, 'models'), EMBEDDED_WORKER: 'false', ADMIN_TOKEN: 'sdk-package-admin-token-0123' });
+  });
+
+  after(async () => {
+    await server?.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('type-checks the README example with Node types, with and without the DOM library', () => {
+    for (const lib of [['ES2022'], ['ES2022', 'DOM']]) {
+      const result = tsc({ compilerOptions: { ...strict, lib, types: ['node'], noEmit: true }, files: ['src/readme.ts'] });
+      assert.equal(result.status, 0, `lib ${lib.join(',')}:\n${result.output}`);
+    }
+  });
+
+  it('type-checks a browser client (DOM types, no Node types)', () => {
+    const result = tsc({ compilerOptions: { ...strict, lib: ['ES2022', 'DOM'], types: [], noEmit: true }, files: ['browser/upload.ts'] });
+    assert.equal(result.status, 0, result.output);
+  });
+
+  it('runs the compiled README example against the server', async () => {
+    const built = tsc({ compilerOptions: { ...strict, lib: ['ES2022'], types: ['node'], outDir: 'out' }, files: ['src/readme.ts'] });
+    assert.equal(built.status, 0, built.output);
+    const admin = createSaasClient({ baseUrl: server.baseUrl, apiKey: 'sdk-package-admin-token-0123' });
+    const tenant = await admin.POST('/v1/tenants', { body: { name: 'SDK client' } });
+    assert.equal(tenant.response.status, 201, JSON.stringify(tenant.error));
+    const run = spawnSync(process.execPath, [join(project, 'out', 'readme.js')], {
+      cwd: project,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, SAAS_URL: server.baseUrl, SAAS_KEY: tenant.data!.apiKey },
+      timeout: 30_000,
+    });
+    assert.equal(run.status, 0, `${run.stdout}${run.stderr}`);
+    assert.equal(run.stdout.trim(), "[ 'a red fox' ]");
   });
 });

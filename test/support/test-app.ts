@@ -9,6 +9,7 @@ import {
   AppLimits,
   DEFAULT_GENERATION_CONFIG,
   DEFAULT_LIMITS,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
   DEFAULT_WEBHOOK_CONFIG,
   DEFAULT_WORKER_CONFIG,
   GenerationConfig,
@@ -16,7 +17,7 @@ import {
   WebhookConfig,
   WorkerConfig,
 } from '../../src/config/app-config';
-import { createApp } from '../../src/http/create-app';
+import { createApp } from '../../src/create-app';
 import { createTestDatabase } from './test-database';
 import type { StorageConfig } from '../../src/storage/storage-config';
 
@@ -75,6 +76,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     generation: { ...DEFAULT_GENERATION_CONFIG, ...options.generation },
     storage: options.storage ?? { driver: 'local' },
     logLevels: [],
+    logFormat: 'text',
+    shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
   };
   const { app } = await createApp(config);
   await app.listen(0, '127.0.0.1');

@@ -4,15 +4,15 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import express, { NextFunction, Request, Response } from 'express';
 import { mkdirSync } from 'node:fs';
-import { AppModule } from '../app.module';
-import { resolveAdminToken, ResolvedAdminToken } from '../config/admin-token';
-import type { AppConfig } from '../config/app-config';
-import type { RuntimeConfig } from '../config/config.module';
-import { MetricsService } from '../metrics/metrics.service';
-import { buildOpenApiDocument } from '../openapi/openapi-document';
-import { HttpExceptionFilter } from './http-exception.filter';
-import { toHttpError } from './http-error';
-import { createValidationPipe } from './validation.pipe';
+import { AppModule } from './app.module';
+import { resolveAdminToken, ResolvedAdminToken } from './config/admin-token';
+import type { AppConfig } from './config/app-config';
+import type { RuntimeConfig } from './config/config.module';
+import { jsonBodyMiddleware } from './http/json-body';
+import { createValidationPipe } from './http/validation.pipe';
+import { createAppLogger } from './logging/app.logger';
+import { MetricsService } from './metrics/metrics.service';
+import { buildOpenApiDocument } from './openapi/openapi-document';
 
 export interface CreatedApp {
   app: NestExpressApplication;
@@ -32,7 +32,7 @@ export async function createApp(config: AppConfig): Promise<CreatedApp> {
   const runtime: RuntimeConfig = { ...config, adminToken: adminToken.token };
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(runtime), {
     bodyParser: false,
-    logger: config.logLevels.length > 0 ? config.logLevels : false,
+    logger: createAppLogger(config.logLevels, config.logFormat),
     abortOnError: false,
   });
   if (adminToken.source !== 'env') {
@@ -56,15 +56,8 @@ export async function createApp(config: AppConfig): Promise<CreatedApp> {
     });
     next();
   });
-  app.use(express.json({ limit: config.limits.jsonBodyBytes, type: ['application/json', 'application/*+json'] }));
-  // Body-parser failures happen before Nest's router, so they get the API's error body here.
-  app.use((error: unknown, _request: Request, response: Response, next: NextFunction) => {
-    if (response.headersSent) return next(error);
-    const body = toHttpError(error);
-    response.status(body.statusCode).json(body);
-  });
+  for (const handler of jsonBodyMiddleware(config.limits.jsonBodyBytes)) app.use(handler);
   app.useGlobalPipes(createValidationPipe());
-  app.useGlobalFilters(new HttpExceptionFilter());
   app.enableShutdownHooks();
 
   // Before init: routes added later would sit behind Nest's catch-all 404 handler.
