@@ -1263,8 +1263,7 @@ export interface components {
              */
             id: string;
             /**
-             * @description Strength; 0 is the base model, negative pushes away from the style.
-             * @default 1
+             * @description Strength; 0 is the base model, negative pushes away from the style. Default: the adapter's recommendedScale (what its fine-tune chose; 1 for most imports).
              * @example 0.8
              */
             scale?: number;

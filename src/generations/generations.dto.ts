@@ -31,7 +31,7 @@ export class GenerationAdapterDto {
   @IsUUID('all', { message: 'id must be a UUID' })
   id: string;
 
-  @ApiPropertyOptional({ minimum: -MAX_ADAPTER_SCALE, maximum: MAX_ADAPTER_SCALE, default: GENERATION_DEFAULTS.scale, example: 0.8, description: 'Strength; 0 is the base model, negative pushes away from the style.' })
+  @ApiPropertyOptional({ minimum: -MAX_ADAPTER_SCALE, maximum: MAX_ADAPTER_SCALE, example: 0.8, description: "Strength; 0 is the base model, negative pushes away from the style. Default: the adapter's recommendedScale (what its fine-tune chose; 1 for most imports)." })
   @IsOptional()
   @IsNumber(finite)
   @Min(-MAX_ADAPTER_SCALE)

@@ -63,7 +63,8 @@ export class GenerationsService {
     const request: InferenceRequest = {
       prompt: body.prompt,
       negativePrompt: body.negativePrompt,
-      adapters: uses.map((use) => ({ id: use.id, scale: use.scale ?? GENERATION_DEFAULTS.scale })),
+      // Without a scale, each adapter runs at the strength it was made for (a DRO fine-tune's: 0.5).
+      adapters: uses.map((use, i) => ({ id: use.id, scale: use.scale ?? rows[i].recommendedScale ?? GENERATION_DEFAULTS.scale })),
       seed,
       steps: body.steps ?? GENERATION_DEFAULTS.steps,
       guidanceScale: body.guidanceScale ?? GENERATION_DEFAULTS.guidanceScale,

@@ -10,6 +10,8 @@ import { InferenceService } from '../../src/inference/inference.service';
 import { tinyLora, writeTinyModel } from '../support/tiny-model';
 import { bearer, createTenant, startTestApp, TestApp } from '../support/test-app';
 import { binaryParser } from '../support/binary-parser';
+import { DataSource } from 'typeorm';
+import { sql } from '../support/test-database';
 
 describe('generations', () => {
   let modelsDir: string;
@@ -182,6 +184,17 @@ describe('generations', () => {
     assert.deepEqual(detail.body.unknownWords, res.body.unknownWords);
     const list = await t.http().get('/v1/generations?limit=1').set(...bearer(key));
     assert.deepEqual(list.body.data[0].unknownWords, res.body.unknownWords);
+  });
+
+  it("applies each adapter at its recommendedScale when the request names no scale", async () => {
+    await sql(t.app.get(DataSource), 'UPDATE adapters SET recommended_scale = 0.5 WHERE id = ?', [adapterIds[1]]);
+    const res = await generate(key, { prompt: 'sun', steps: 1, seed: 3, adapters: [{ id: adapterIds[0] }, { id: adapterIds[1] }, { id: adapterIds[2], scale: 2 }] });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.deepEqual(res.body.adapters.map((a: { scale: number }) => a.scale), [1, 0.5, 2]);
+    // The same images as asking for 0.5 explicitly.
+    const explicit = await generate(key, { prompt: 'sun', steps: 1, seed: 3, adapters: [{ id: adapterIds[0], scale: 1 }, { id: adapterIds[1], scale: 0.5 }, { id: adapterIds[2], scale: 2 }] });
+    assert.equal(explicit.status, 201);
+    assert.equal(explicit.body.images[0].data, res.body.images[0].data);
   });
 
   it('refuses with 422 an adapter made for another base model, naming the adapter and both models', async () => {
