@@ -1,0 +1,77 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { loadDiffusionModel, type DiffusionModel } from '../../src/engine';
+import { OrtTextEncoder, OrtUNetDenoiser } from '../../src/engine/pipeline/onnx-executors';
+import { readSafetensorsFile } from '../../src/engine/io/safetensors';
+import { relErr } from '../support/numerics';
+
+// A tiny SD-1.5-shaped pipeline saved by diffusers 0.27.2, with references computed by diffusers and
+// CLIP's own tokenizer (its README says how). Loaded exactly as it is, from beside the repository.
+const FIXTURE = path.resolve(__dirname, '..', '..', '..', '..', 'shared', 'fixtures', 'tiny-sd');
+const REFS = path.join(FIXTURE, 'references');
+
+interface TokenReference {
+  prompts: { index: number; text: string; bpe_ids: number[]; input_ids: number[] }[];
+}
+
+let model: DiffusionModel | undefined;
+async function tinySd(): Promise<DiffusionModel> {
+  assert.ok(existsSync(path.join(FIXTURE, 'model_index.json')), `the tiny-sd fixture is missing at ${FIXTURE}`);
+  model ??= await loadDiffusionModel(FIXTURE);
+  return model;
+}
+
+test('tiny-sd: CLIP token ids from vocab.json + merges.txt equal CLIP\'s own, truncation keeping EOS', async () => {
+  const { tokenizer, maxLength } = await tinySd();
+  const refs = JSON.parse(readFileSync(path.join(REFS, 'tokens.json'), 'utf8')) as TokenReference;
+  assert.equal(maxLength, 77);
+  assert.equal(refs.prompts.length, 12);
+  for (const p of refs.prompts) {
+    assert.deepEqual(tokenizer.encode(p.text, { addSpecialTokens: false }), p.bpe_ids, `prompt ${p.index}`);
+    const batch = tokenizer.encodeBatch([p.text], { maxLength: 77 });
+    assert.deepEqual(Array.from(batch.inputIds), p.input_ids, `prompt ${p.index} (padded, truncated)`);
+  }
+});
+
+test('tiny-sd: the SD-1.5-shaped UNet (CrossAttnDownBlock2D, UNetMidBlock2DCrossAttn, …) matches diffusers', async () => {
+  const m = await tinySd();
+  const ref = (await readSafetensorsFile(path.join(REFS, 'unet.safetensors'))).tensors;
+  // timesteps.json is Python's json output (it holds -Infinity elsewhere, which JSON.parse refuses): read the one field.
+  const field = /"unet_reference_timesteps":\s*(\[[^\]]*\])/.exec(readFileSync(path.join(REFS, 'timesteps.json'), 'utf8'));
+  assert.ok(field, 'timesteps.json has unet_reference_timesteps');
+  const timesteps = JSON.parse(field[1]) as number[];
+  assert.deepEqual(timesteps, [999, 10]);
+  const unet = await OrtUNetDenoiser.create(m, []);
+  try {
+    const out = await unet.predict({
+      batch: 2,
+      sample: ref.get('sample')!.data,
+      timesteps: Float32Array.from(timesteps),
+      encoderHiddenStates: ref.get('encoder_hidden_states')!.data,
+      encoderMask: new Float32Array(2 * 77).fill(1), // SD-1.5 feeds no padding mask
+      lora: null,
+    });
+    const err = relErr(out, ref.get('out_sample')!.data);
+    assert.ok(err <= 1e-4, `relative error ${err}`);
+  } finally {
+    await unet.release();
+  }
+});
+
+test('tiny-sd: the CLIP text encoder on the reference prompts matches the reference last_hidden_state', async () => {
+  const m = await tinySd();
+  const refs = JSON.parse(readFileSync(path.join(REFS, 'tokens.json'), 'utf8')) as TokenReference;
+  const hidden = (await readSafetensorsFile(path.join(REFS, 'text_encoder.safetensors'))).tensors;
+  const encoder = await OrtTextEncoder.create(m);
+  try {
+    const texts = refs.prompts.slice(0, 4).map((p) => p.text);
+    const batch = m.tokenizer.encodeBatch(texts, { maxLength: 77, dtype: 'int64' });
+    const out = await encoder.encode(batch.inputIds, new Float32Array(4 * 77).fill(1), 4);
+    const err = relErr(out, hidden.get('last_hidden_state')!.data);
+    assert.ok(err <= 1e-4, `relative error ${err}`);
+  } finally {
+    await encoder.release();
+  }
+});
