@@ -6,6 +6,8 @@ import { loadDiffusionModel, type DiffusionModel } from '../../src/engine';
 import { OrtTextEncoder, OrtUNetDenoiser } from '../../src/engine/pipeline/onnx-executors';
 import { readSafetensorsFile } from '../../src/engine/io/safetensors';
 import { relErr } from '../support/numerics';
+import { parseAutoencoderKlConfig, vaeScaleFactor } from '../../src/engine/models/autoencoder-kl.model';
+import { OrtAutoencoderKl } from '../../src/engine/pipeline/vae-executors';
 
 // A tiny SD-1.5-shaped pipeline saved by diffusers 0.27.2, with references computed by diffusers and
 // CLIP's own tokenizer (its README says how). Loaded exactly as it is, from beside the repository.
@@ -73,5 +75,22 @@ test('tiny-sd: the CLIP text encoder on the reference prompts matches the refere
     assert.ok(err <= 1e-4, `relative error ${err}`);
   } finally {
     await encoder.release();
+  }
+});
+
+test('tiny-sd: AutoencoderKL encode (mean, log-variance) and decode match diffusers', async () => {
+  const cfg = parseAutoencoderKlConfig(JSON.parse(readFileSync(path.join(FIXTURE, 'vae', 'config.json'), 'utf8')));
+  assert.deepEqual([cfg.scaling_factor, cfg.force_upcast, cfg.shift_factor, vaeScaleFactor(cfg)], [0.18215, true, null, 2]);
+  const weights = (await readSafetensorsFile(path.join(FIXTURE, 'vae', 'diffusion_pytorch_model.safetensors'))).tensors;
+  const params = new Map([...weights].map(([k, v]) => [k, { shape: v.shape, data: v.data }]));
+  const ref = (await readSafetensorsFile(path.join(REFS, 'vae.safetensors'))).tensors;
+  const vae = await OrtAutoencoderKl.create(cfg, params, cfg.sample_size);
+  try {
+    const { mean, logvar } = await vae.encode(ref.get('encode_input')!.data, 1);
+    const decoded = await vae.decode(ref.get('decode_input')!.data, 1);
+    const errs = { mean: relErr(mean, ref.get('encode_mean')!.data), logvar: relErr(logvar, ref.get('encode_logvar')!.data), decode: relErr(decoded, ref.get('decode_output')!.data) };
+    for (const [what, err] of Object.entries(errs)) assert.ok(err <= 1e-4, `${what}: relative error ${err}`);
+  } finally {
+    await vae.release();
   }
 });
