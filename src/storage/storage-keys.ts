@@ -33,13 +33,18 @@ export function generationImageKey(tenantId: string, generationId: string, index
   return `${generationPrefix(tenantId, generationId)}/${index}.png`;
 }
 
+/** Every adapter file of a tenant, imported or fine-tuned. */
+export function adaptersPrefix(tenantId: string): string {
+  return `${tenantPrefix(tenantId)}/adapters`;
+}
+
 export function importedAdapterKey(tenantId: string, adapterId: string): string {
-  return `${tenantPrefix(tenantId)}/adapters/${adapterId}.safetensors`;
+  return `${adaptersPrefix(tenantId)}/${adapterId}.safetensors`;
 }
 
 /** Every run of a job writes its adapter here, so a re-run replaces rather than adds a file. */
 export function fineTuneAdapterKey(tenantId: string, fineTuneId: string): string {
-  return `${tenantPrefix(tenantId)}/adapters/ft-${fineTuneId}.safetensors`;
+  return `${adaptersPrefix(tenantId)}/ft-${fineTuneId}.safetensors`;
 }
 
 /** The job's preview grid, likewise one per job. */

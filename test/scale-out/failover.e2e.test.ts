@@ -15,7 +15,7 @@ import { startS3Server, TestS3Server } from '../support/s3-server';
 import { LocalStorageDriver } from '../../src/storage/local-storage.driver';
 import { S3StorageDriver } from '../../src/storage/s3-storage.driver';
 import { StoragePort } from '../../src/storage/storage.port';
-import { fineTuneCheckpointPrefix, importedAdapterKey } from '../../src/storage/storage-keys';
+import { adaptersPrefix, fineTuneAdapterKey, fineTuneCheckpointPrefix } from '../../src/storage/storage-keys';
 
 const ADMIN_TOKEN = 'scale-out-admin-token-0123456789';
 /** Long enough to kill its worker mid-run after a checkpoint; tiny enough to finish in seconds. */
@@ -139,8 +139,7 @@ describeScaleOut(`scale-out on PostgreSQL + Redis (${storageKind}): an API with 
     assert.equal(adapters.rows[0].id, job.adapterId);
     // No orphans: the tenant's adapters hold exactly that file; the checkpoint is one manifest and one state file.
     const tenantId = (await pg.query('SELECT tenant_id FROM fine_tunes WHERE id = $1', [id])).rows[0].tenant_id;
-    const adaptersPrefix = importedAdapterKey(tenantId, 'x').replace(/\/x\.safetensors$/, '');
-    assert.deepEqual(await storage.list(adaptersPrefix), [`${adaptersPrefix}/ft-${id}.safetensors`]);
+    assert.deepEqual(await storage.list(adaptersPrefix(tenantId)), [fineTuneAdapterKey(tenantId, id)]);
     const checkpoint = (await storage.list(fineTuneCheckpointPrefix(tenantId, id))).map((k) => k.split('/').pop()).sort();
     assert.deepEqual(checkpoint, ['checkpoint.json', `state-${DRO.steps}.safetensors`]);
     const weights = await fetch(`${server.baseUrl}/v1/adapters/${job.adapterId}/weights`, { headers: { Authorization: `Bearer ${apiKey}` } });
