@@ -1,7 +1,7 @@
 import * as path from 'path';
 import * as fsp from 'fs/promises';
 import { CliArgs, runCli } from './cli-args';
-import { createPipeline, loadDiffusionModel, resolveDefaultModelDir, EmojiScorer, fineTune, DEFAULT_FINE_TUNE_HYPERPARAMETERS, DEFAULT_RECOMMENDED_SCALE, writeLoraFile, type LoraAdapter, LORA_TARGETS, type LoraTargets, ProgressBar } from '../engine';
+import { createPipeline, loadDiffusionModel, resolveDefaultModelDir, EmojiScorer, fineTune, DEFAULT_FINE_TUNE_HYPERPARAMETERS, DEFAULT_RECOMMENDED_SCALE, writeLoraFile, readLoraFile, type LoraAdapter, LORA_TARGETS, type LoraTargets, ProgressBar } from '../engine';
 import { readFineTuneHyperparameters } from './fine-tune-args';
 import {
   brandDemonstrations,
@@ -62,6 +62,9 @@ runCli(async () => {
   const sharedHp = readFineTuneHyperparameters(args);
   const methodHp = { sft: { ...sharedHp, ...readFineTuneHyperparameters(args, 'sft-') }, dro: { ...sharedHp, ...readFineTuneHyperparameters(args, 'dro-') } };
   const threads = args.optionalString('threads');
+  // Experiments: reuse adapters written by an earlier run (<dir>/<method>-adapter.safetensors) instead of training.
+  const loadAdaptersDir = args.optionalString('load-adapters');
+  const timestepWindow = args.number('timestep-window', 1);
   const modelCard = args.flag('model-card');
   const sampling = { ...DEFAULT_EVAL_SAMPLING, guidanceScale: args.number('guidance', DEFAULT_EVAL_SAMPLING.guidanceScale), steps: args.number('sampling-steps', DEFAULT_EVAL_SAMPLING.steps) };
   args.rejectUnknown();
@@ -165,7 +168,7 @@ runCli(async () => {
         const steps = Math.max(1, Math.round(budget * baseSteps));
         log(`${method}: fine-tuning ${steps} steps on ${demos.length} OpenMoji brand images`);
         const bar = new ProgressBar();
-        const tuned = await fineTune({
+        const tuned = loadAdaptersDir && budget === 1 ? await loadedAdapter(loadAdaptersDir, method) : await fineTune({
           model,
           demonstrations: demos,
           method,
@@ -181,7 +184,7 @@ runCli(async () => {
         const byScale = new Map<number, Judged>();
         for (const scale of scales) {
           log(`${method}: ${steps} steps, adapter scale ${scale}`);
-          const judged = await judge(cases, await generateCases(pipeline, cases, tuned.adapter, sampling, scale), refs);
+          const judged = await judge(cases, await generateCases(pipeline, cases, tuned.adapter, sampling, scale, timestepWindow), refs);
           if (frontierScales.includes(scale)) frontier[method].push({ steps, scale, fidelity: judged.summary.fidelity, conceptTop5: judged.summary.conceptTop5 });
           if (isDefault) byScale.set(scale, judged);
         }
@@ -252,6 +255,11 @@ runCli(async () => {
   await fsp.writeFile(path.join(outDir, 'eval.json'), JSON.stringify(result, null, 2));
   console.log(JSON.stringify(result));
 });
+
+async function loadedAdapter(dir: string, method: string) {
+  const { adapter } = await readLoraFile(path.join(dir, `${method}-adapter.safetensors`));
+  return { adapter, seconds: 0, metrics: { stepsPerSecond: 0 } };
+}
 
 function brandSummaryOf(j: { summary: BrandSummary }): Record<string, unknown> {
   return { ...j.summary };

@@ -27,7 +27,18 @@ export async function samplePolicyTrajectories(prep: PreparedDemonstrations, den
   const cond = trajectories.map((t) => conditioning(prep, t.demoIndex, t.dropped));
   // Guided sampling runs the conditional and the unconditional half in one batch.
   const inputs = guided ? [...cond, ...cond.map(() => ({ emb: prep.emptyEmbedding, mask: prep.emptyMask }))] : cond;
-  const lora = packLoraBatch(prep.modules, prep.moduleShapes, inputs.map(() => [{ adapter: policy, scale: 1 }])).feeds;
+  // The policy acts where the adapter will act when sampling: below the timestep window, the base above it.
+  const windowEnd = hp.maxTimestepFraction * T;
+  const feeds = new Map<string, ReturnType<typeof packLoraBatch>['feeds']>();
+  const loraFor = (timesteps: Float32Array) => {
+    const active = Array.from(timesteps, (t) => t < windowEnd);
+    const key = active.map(Number).join('');
+    if (!feeds.has(key)) {
+      const rows = guided ? [...active, ...active] : active;
+      feeds.set(key, packLoraBatch(prep.modules, prep.moduleShapes, rows.map((on) => (on ? [{ adapter: policy, scale: 1 }] : []))).feeds);
+    }
+    return feeds.get(key)!;
+  };
   const encoderHiddenStates = stack(inputs.map((c) => c.emb));
   const encoderMask = stack(inputs.map((c) => c.mask));
   const guidanceScales = new Float32Array(count).fill(hp.policyGuidance);
@@ -39,7 +50,7 @@ export async function samplePolicyTrajectories(prep: PreparedDemonstrations, den
       timesteps: guided ? Float32Array.from([...timesteps, ...timesteps]) : timesteps,
       encoderHiddenStates,
       encoderMask,
-      lora,
+      lora: loraFor(timesteps),
     });
     const outputs = guided ? applyClassifierFreeGuidance(out, count, guidanceScales) : out;
     for (let i = 0; i < count; i++) {

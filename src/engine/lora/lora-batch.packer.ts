@@ -19,6 +19,11 @@ export interface AdapterUse {
   adapter: LoraAdapter;
   /** User strength, multiplied into alpha / rank. */
   scale: number;
+  /**
+   * Share of the noise range, from the clean end, where the adapter acts when sampling (0, 1]; default 1
+   * (every step). Below 1 the base model lays out the image at high noise and the adapter restyles it.
+   */
+  timestepWindow?: number;
 }
 
 export interface LoraFeed {

@@ -139,7 +139,7 @@ export class TextToImagePipeline {
     const perRow = rows.map((r) => r.req.adapters ?? []);
     const tier = this.tierFor(perRow);
     const denoiser = await tier.denoiser!;
-    const lora = this.packAdapters(tier.modules, perRow, anyGuided);
+    const loraAt = this.adaptersPerStep(tier.modules, perRow, anyGuided, model.schedulerConfig.num_train_timesteps);
     const scheduler = createScheduler(requests[0].scheduler, model.schedulerConfig);
     scheduler.setTimesteps(requests[0].steps);
     // Stochastic samplers draw each request's step noise from its own seed, so batching never changes a result.
@@ -153,7 +153,7 @@ export class TextToImagePipeline {
         timesteps: new Float32Array(batch).fill(t),
         encoderHiddenStates: hidden,
         encoderMask: mask,
-        lora,
+        lora: loraAt(t),
       });
       const modelOutput = anyGuided ? applyClassifierFreeGuidance(out, n, guidanceScales) : out.subarray(0, n * sampleLen);
       let noise: Float32Array | undefined;
@@ -184,6 +184,25 @@ export class TextToImagePipeline {
   unknownWords(request: Pick<GenerationRequest, 'prompt' | 'negativePrompt'>): string[] {
     const { tokenizer } = this.parts.model;
     return [...new Set([...tokenizer.unknownWords(request.prompt), ...tokenizer.unknownWords(request.negativePrompt ?? '')])];
+  }
+
+  /**
+   * LoRA feeds per timestep: rows whose adapters have a timestep window drop them at noise levels
+   * above it. Feeds are packed once per distinct set of active adapters.
+   */
+  private adaptersPerStep(modules: string[], perRow: AdapterUse[][], duplicateForGuidance: boolean, trainTimesteps: number): (t: number) => LoraFeeds | null {
+    const windowed = perRow.some((uses) => uses.some((u) => (u.timestepWindow ?? 1) < 1));
+    if (!windowed) {
+      const lora = this.packAdapters(modules, perRow, duplicateForGuidance);
+      return () => lora;
+    }
+    const packed = new Map<string, LoraFeeds | null>();
+    return (t) => {
+      const active = perRow.map((uses) => uses.filter((u) => t < (u.timestepWindow ?? 1) * trainTimesteps));
+      const key = active.map((uses) => uses.length).join(',');
+      if (!packed.has(key)) packed.set(key, this.packAdapters(modules, active, duplicateForGuidance));
+      return packed.get(key)!;
+    };
   }
 
   private packAdapters(modules: string[], perRow: AdapterUse[][], duplicateForGuidance: boolean): LoraFeeds | null {

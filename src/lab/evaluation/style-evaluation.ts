@@ -58,6 +58,7 @@ export async function generateCases(
   adapter: LoraAdapter | null,
   s: SamplingSettings = DEFAULT_EVAL_SAMPLING,
   scale = 1,
+  timestepWindow = 1,
 ): Promise<Float32Array[]> {
   const out: Float32Array[] = [];
   for (let i = 0; i < cases.length; i += s.batchRows) {
@@ -69,7 +70,7 @@ export async function generateCases(
       guidanceScale: s.guidanceScale,
       scheduler: GENERATION_DEFAULTS.scheduler,
       numImages: 1,
-      adapters: adapter ? [{ adapter, scale }] : [],
+      adapters: adapter ? [{ adapter, scale, timestepWindow }] : [],
     }));
     for (const r of await pipeline.generate(requests)) out.push(r.images[0]);
   }
