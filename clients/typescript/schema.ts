@@ -683,7 +683,7 @@ export interface components {
              * @example dpmpp-2m
              * @enum {string}
              */
-            scheduler?: "dpmpp-2m" | "ddim" | "ddpm";
+            scheduler?: "dpmpp-2m" | "ddim" | "ddpm" | "euler" | "euler-ancestral" | "pndm";
             /**
              * @description Same seed and parameters, same images. Random when omitted (and echoed).
              * @example 42
@@ -1312,7 +1312,7 @@ export interface components {
              * @example dpmpp-2m
              * @enum {string}
              */
-            scheduler: "dpmpp-2m" | "ddim" | "ddpm";
+            scheduler: "dpmpp-2m" | "ddim" | "ddpm" | "euler" | "euler-ancestral" | "pndm";
             /**
              * @description The seed used (the given one or the random one drawn).
              * @example 42

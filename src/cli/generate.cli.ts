@@ -6,7 +6,7 @@ import { createPipeline, GENERATION_DEFAULTS, InferenceEngine, isSchedulerName, 
 /**
  * npm run generate -- --prompt "red heart, noto style" --out heart.png
  *   [--adapter brand.safetensors --scale 1] [--negative "…"] [--seed 0] [--steps 20] [--guidance 4]
- *   [--scheduler dpmpp-2m|ddim|ddpm] [--num 1] [--upscale 8] [--model models/emoji-base] [--engine onnxruntime|tfjs]
+ *   [--scheduler dpmpp-2m|ddim|ddpm|euler|euler-ancestral|pndm] [--num 1] [--upscale 8] [--model models/emoji-base] [--engine onnxruntime|tfjs]
  */
 runCli(async () => {
   const args = new CliArgs();

@@ -74,6 +74,12 @@ describe('generations', () => {
     const random = await generate(key, { prompt: 'sun', steps: 1 });
     assert.equal(random.status, 201);
     assert.ok(Number.isInteger(random.body.seed) && random.body.seed >= 0 && random.body.seed < 2 ** 31, 'random seed echoed');
+
+    for (const scheduler of ['euler', 'euler-ancestral', 'pndm']) {
+      const res = await generate(key, { prompt: 'sun', steps: 2, scheduler });
+      assert.equal(res.status, 201, `${scheduler}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.scheduler, scheduler);
+    }
   });
 
   it('batches concurrent requests with different adapters and tenants into fewer engine calls, with identical results', async () => {
@@ -132,7 +138,7 @@ describe('generations', () => {
       [{ prompt: 'x', seed: 2 ** 31 }, /seed must not be greater than 2147483647/],
       [{ prompt: 'x', guidanceScale: 21 }, /guidanceScale must not be greater than 20/],
       [{ prompt: 'x', numImages: 9 }, /numImages must not be greater than 8/],
-      [{ prompt: 'x', scheduler: 'euler' }, /scheduler must be one of: dpmpp-2m, ddim, ddpm/],
+      [{ prompt: 'x', scheduler: 'heun' }, /scheduler must be one of: dpmpp-2m, ddim, ddpm, euler, euler-ancestral, pndm/],
       [{ prompt: 'x', adapters: [{ id: 'nope' }] }, /adapters\.0\.id must be a UUID/],
       [{ prompt: 'x', adapters: [{ id: adapterIds[0], scale: 3 }] }, /adapters\.0\.scale must not be greater than 2/],
       [{ prompt: 'x', adapters: [{ id: adapterIds[0], extra: 1 }] }, /property adapters\.0\.extra should not exist/],

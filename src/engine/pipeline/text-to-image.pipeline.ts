@@ -1,6 +1,6 @@
 import { DiffusionModel, sampleShape, tokenizeCaptions } from '../models/diffusion-model';
 import { pixelShuffle } from '../models/pixel-shuffle';
-import { createScheduler, Random, type SchedulerName } from '../schedulers';
+import { createScheduler, isStochasticScheduler, Random, type SchedulerName } from '../schedulers';
 import { adaptableModules, loraModuleShapes, loraTargetModules } from '../models/lora-targets';
 import type { ModuleShape } from '../lora/lora-adapter';
 import { AdapterUse, packLoraBatch } from '../lora/lora-batch.packer';
@@ -143,10 +143,13 @@ export class TextToImagePipeline {
     const scheduler = createScheduler(requests[0].scheduler, model.schedulerConfig);
     scheduler.setTimesteps(requests[0].steps);
     // Stochastic samplers draw each request's step noise from its own seed, so batching never changes a result.
-    const stepNoise = requests[0].scheduler === 'ddpm' ? requests.map((req) => new Random(req.seed ^ 0x5eed)) : null;
-    let x: Float32Array = sample;
+    const stepNoise = isStochasticScheduler(requests[0].scheduler) ? requests.map((req) => new Random(req.seed ^ 0x5eed)) : null;
+    // σ-space samplers (Euler) start from noise of their largest σ and feed the model x/√(σ²+1).
+    const sigma0 = scheduler.initNoiseSigma;
+    let x: Float32Array = sigma0 === 1 ? sample : sample.map((v) => v * sigma0);
     for (const t of scheduler.timesteps) {
-      const input = anyGuided ? concat(x, x) : x;
+      const scaled = scheduler.scaleModelInput(x, t);
+      const input = anyGuided ? concat(scaled, scaled) : scaled;
       const out = await denoiser.predict({
         batch,
         sample: input,

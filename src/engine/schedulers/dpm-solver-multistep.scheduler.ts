@@ -67,6 +67,9 @@ export class DPMSolverMultistepScheduler implements CustomTimestepScheduler {
   constructor(config: SchedulerConfig) {
     this.config = configForClass(config, DPM_SOLVER_MULTISTEP_CLASS);
     const c = this.config;
+    // As diffusers: a DEIS or UniPC config read by DPM-Solver maps their names onto its own.
+    if (c.algorithm_type === 'deis') c.algorithm_type = 'dpmsolver++';
+    if (c.solver_type === 'logrho' || c.solver_type === 'bh1' || c.solver_type === 'bh2') c.solver_type = 'midpoint';
     rejectUnsupported(c, UNSUPPORTED_FLAGS);
     if (c.algorithm_type !== 'dpmsolver++') {
       throw new Error(`algorithm_type ${c.algorithm_type} is not supported (only dpmsolver++)`);

@@ -15,9 +15,12 @@ export interface StepOptions {
 export interface SamplingScheduler {
   readonly config: SchedulerConfig;
   readonly schedule: NoiseSchedule;
-  /** Timesteps to visit, descending. */
-  readonly timesteps: Int32Array;
-  /** Standard deviation of the initial noise x_T (1 for variance-preserving samplers). */
+  /**
+   * Timesteps to visit, in order (descending; PNDM visits its second one twice). Integers, except
+   * for the σ-space samplers, whose "linspace" timesteps are fractional float32 values as in diffusers.
+   */
+  readonly timesteps: Int32Array | Float32Array;
+  /** Standard deviation of the initial noise x_T: 1 for variance-preserving samplers, ~σ_max for Euler. */
   readonly initNoiseSigma: number;
   setTimesteps(numInferenceSteps: number): void;
   /**
@@ -25,7 +28,7 @@ export interface SamplingScheduler {
    * sample at the next timestep of the schedule (x0 after the last one).
    */
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, options?: StepOptions): Float32Array;
-  /** Scales the model input where a sampler needs it; identity for these samplers. */
+  /** What the model sees at `timestep`: x/√(σ²+1) for the σ-space (Euler) samplers, x itself for the rest. */
   scaleModelInput(sample: Float32Array, timestep: number): Float32Array;
   /** Clears per-trajectory state (multistep history, step counter). */
   reset(): void;
@@ -92,6 +95,11 @@ export function stepNoise(n: number, options: StepOptions | undefined, fallback:
 /** Rejects config options these samplers do not implement instead of silently ignoring them. */
 export function rejectUnsupported(cfg: SchedulerConfig, flags: string[]): void {
   if (cfg.thresholding) throw new Error('scheduler option thresholding=true is not supported');
+  rejectFlags(cfg, flags);
+}
+
+/** The same for samplers whose diffusers class has no `thresholding` (it ignores the key). */
+export function rejectFlags(cfg: SchedulerConfig, flags: string[]): void {
   for (const f of flags) {
     if (cfg.extra[f] === true) throw new Error(`scheduler option ${f}=true is not supported`);
   }

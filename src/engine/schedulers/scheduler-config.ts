@@ -3,20 +3,28 @@
  *
  * Keys absent from the source JSON take the defaults of the scheduler class that reads them, as in
  * diffusers (`_use_default_values`): DDIM reads a missing `timestep_spacing` as "leading", DPM-Solver
- * as "linspace". Unknown keys are kept verbatim in `extra` so a config survives a round trip.
+ * and Euler as "linspace"; PNDM reads a missing `set_alpha_to_one` as false, DDIM as true. Unknown
+ * keys are kept verbatim in `extra` (`skip_prk_steps`, `interpolation_type`, `use_karras_sigmas`, …)
+ * so a config survives a round trip; the samplers that own them read them from there.
  */
 import type { TimestepSpacing } from './timestep-spacing';
 
 export type BetaScheduleName = 'linear' | 'scaled_linear' | 'squaredcos_cap_v2';
 export type PredictionType = 'epsilon' | 'v_prediction' | 'sample';
 export type VarianceType = 'fixed_small' | 'fixed_small_log' | 'fixed_large' | 'fixed_large_log' | 'learned' | 'learned_range';
-export type DpmAlgorithmType = 'dpmsolver++' | 'dpmsolver' | 'sde-dpmsolver++' | 'sde-dpmsolver';
-export type DpmSolverType = 'midpoint' | 'heun';
+/** DPM-Solver's algorithms, plus the DEIS / SA-Solver names that their configs carry under the same key. */
+export type DpmAlgorithmType = 'dpmsolver++' | 'dpmsolver' | 'sde-dpmsolver++' | 'sde-dpmsolver' | 'deis' | 'data_prediction' | 'noise_prediction';
+/** DPM-Solver's solver types, plus DEIS's `logrho` and UniPC's `bh1`/`bh2`. */
+export type DpmSolverType = 'midpoint' | 'heun' | 'logrho' | 'bh1' | 'bh2';
 export type FinalSigmasType = 'zero' | 'sigma_min';
 
 export const DDPM_CLASS = 'DDPMScheduler';
 export const DDIM_CLASS = 'DDIMScheduler';
 export const DPM_SOLVER_MULTISTEP_CLASS = 'DPMSolverMultistepScheduler';
+export const PNDM_CLASS = 'PNDMScheduler';
+export const EULER_DISCRETE_CLASS = 'EulerDiscreteScheduler';
+export const EULER_ANCESTRAL_DISCRETE_CLASS = 'EulerAncestralDiscreteScheduler';
+export const LMS_DISCRETE_CLASS = 'LMSDiscreteScheduler';
 
 export interface SchedulerConfig {
   _class_name: string;
@@ -81,25 +89,41 @@ const BASE_DEFAULTS: Defaults = {
   lambda_min_clipped: -Infinity,
 };
 
+// Where each diffusers class's constructor defaults differ from BASE_DEFAULTS (diffusers 0.27).
+const K_DIFFUSION_DEFAULTS: Partial<Defaults> = { timestep_spacing: 'linspace' };
+const K_DIFFUSION_SD_BETAS: Partial<Defaults> = { ...K_DIFFUSION_DEFAULTS, beta_start: 0.00085, beta_end: 0.012 };
+const CONSISTENCY_DEFAULTS: Partial<Defaults> = { beta_start: 0.00085, beta_end: 0.012, beta_schedule: 'scaled_linear', clip_sample: false };
 const CLASS_DEFAULTS: Record<string, Partial<Defaults>> = {
   [DDPM_CLASS]: {},
   [DDIM_CLASS]: {},
   [DPM_SOLVER_MULTISTEP_CLASS]: { timestep_spacing: 'linspace', variance_type: null },
+  DPMSolverMultistepInverseScheduler: { timestep_spacing: 'linspace', variance_type: null },
+  DPMSolverSinglestepScheduler: { timestep_spacing: 'linspace', variance_type: null, lower_order_final: false },
+  DEISMultistepScheduler: { timestep_spacing: 'linspace', algorithm_type: 'deis', solver_type: 'logrho' },
+  UniPCMultistepScheduler: { timestep_spacing: 'linspace', solver_type: 'bh2' },
+  SASolverScheduler: { timestep_spacing: 'linspace', variance_type: null, algorithm_type: 'data_prediction' },
+  [PNDM_CLASS]: { set_alpha_to_one: false },
+  [EULER_DISCRETE_CLASS]: K_DIFFUSION_DEFAULTS,
+  [EULER_ANCESTRAL_DISCRETE_CLASS]: K_DIFFUSION_DEFAULTS,
+  [LMS_DISCRETE_CLASS]: K_DIFFUSION_DEFAULTS,
+  HeunDiscreteScheduler: { ...K_DIFFUSION_SD_BETAS, clip_sample: false },
+  KDPM2DiscreteScheduler: K_DIFFUSION_SD_BETAS,
+  KDPM2AncestralDiscreteScheduler: K_DIFFUSION_SD_BETAS,
+  DPMSolverSDEScheduler: K_DIFFUSION_SD_BETAS,
+  LCMScheduler: CONSISTENCY_DEFAULTS,
+  TCDScheduler: CONSISTENCY_DEFAULTS,
+  UnCLIPScheduler: { beta_schedule: 'squaredcos_cap_v2', variance_type: 'fixed_small_log' },
 };
 
 /** The keys each class's constructor takes, i.e. what diffusers writes for it. */
+const BETA_KEYS: ModelledKey[] = ['num_train_timesteps', 'beta_start', 'beta_end', 'beta_schedule', 'trained_betas', 'prediction_type'];
+const SPACING_KEYS: ModelledKey[] = ['timestep_spacing', 'steps_offset'];
 const COMMON_KEYS: ModelledKey[] = [
-  'num_train_timesteps',
-  'beta_start',
-  'beta_end',
-  'beta_schedule',
-  'trained_betas',
-  'prediction_type',
+  ...BETA_KEYS,
   'thresholding',
   'dynamic_thresholding_ratio',
   'sample_max_value',
-  'timestep_spacing',
-  'steps_offset',
+  ...SPACING_KEYS,
   'rescale_betas_zero_snr',
 ];
 const CLASS_KEYS: Record<string, ModelledKey[]> = {
@@ -116,6 +140,10 @@ const CLASS_KEYS: Record<string, ModelledKey[]> = {
     'lambda_min_clipped',
     'variance_type',
   ],
+  [PNDM_CLASS]: [...BETA_KEYS, ...SPACING_KEYS, 'set_alpha_to_one'],
+  [EULER_DISCRETE_CLASS]: [...BETA_KEYS, ...SPACING_KEYS, 'rescale_betas_zero_snr', 'final_sigmas_type'],
+  [EULER_ANCESTRAL_DISCRETE_CLASS]: [...BETA_KEYS, ...SPACING_KEYS, 'rescale_betas_zero_snr'],
+  [LMS_DISCRETE_CLASS]: [...BETA_KEYS, ...SPACING_KEYS],
 };
 
 const MODELLED_KEYS = Object.keys(BASE_DEFAULTS) as ModelledKey[];
@@ -125,8 +153,8 @@ const ENUMS: Partial<Record<ModelledKey, readonly (string | null)[]>> = {
   prediction_type: ['epsilon', 'v_prediction', 'sample'],
   timestep_spacing: ['leading', 'trailing', 'linspace'],
   variance_type: ['fixed_small', 'fixed_small_log', 'fixed_large', 'fixed_large_log', 'learned', 'learned_range', null],
-  algorithm_type: ['dpmsolver++', 'dpmsolver', 'sde-dpmsolver++', 'sde-dpmsolver'],
-  solver_type: ['midpoint', 'heun'],
+  algorithm_type: ['dpmsolver++', 'dpmsolver', 'sde-dpmsolver++', 'sde-dpmsolver', 'deis', 'data_prediction', 'noise_prediction'],
+  solver_type: ['midpoint', 'heun', 'logrho', 'bh1', 'bh2'],
   final_sigmas_type: ['zero', 'sigma_min'],
 };
 const INTEGER_KEYS: ModelledKey[] = ['num_train_timesteps', 'steps_offset', 'solver_order'];
@@ -206,10 +234,14 @@ export function parseSchedulerConfig(json: string | Record<string, unknown>, asC
   const obj = raw as Record<string, unknown>;
   const className = asClass ?? (typeof obj._class_name === 'string' ? obj._class_name : DDPM_CLASS);
   const defaults = defaultsFor(className);
+  // A config as diffusers holds it in memory lists the keys its class filled in from its own
+  // defaults; `from_config` drops them so the reading class's defaults apply (extract_init_dict).
+  const filledIn = new Set(Array.isArray(obj._use_default_values) ? obj._use_default_values.filter((k) => typeof k === 'string') : []);
+  const given = (key: string): boolean => key in obj && !filledIn.has(key);
   const cfg = { _class_name: className, _use_default_values: [] as string[], extra: {} } as unknown as SchedulerConfig;
   const target = cfg as unknown as Record<string, unknown>;
   for (const key of MODELLED_KEYS) {
-    if (key in obj) {
+    if (given(key)) {
       checkValue(key, obj[key]);
       const v = obj[key];
       target[key] = Array.isArray(v) ? [...(v as number[])] : v;
@@ -219,7 +251,7 @@ export function parseSchedulerConfig(json: string | Record<string, unknown>, asC
     }
   }
   for (const [k, v] of Object.entries(obj)) {
-    if (k === '_class_name' || k === '_use_default_values' || (MODELLED_KEYS as string[]).includes(k)) continue;
+    if (k === '_class_name' || k === '_use_default_values' || !given(k) || (MODELLED_KEYS as string[]).includes(k)) continue;
     cfg.extra[k] = v;
   }
   if (cfg.num_train_timesteps < 1) throw new RangeError('num_train_timesteps must be >= 1');
@@ -227,6 +259,18 @@ export function parseSchedulerConfig(json: string | Record<string, unknown>, asC
     throw new RangeError('trained_betas must have num_train_timesteps entries');
   }
   return cfg;
+}
+
+/**
+ * An option kept in `extra` that one sampler owns (`skip_prk_steps`, `interpolation_type`, …):
+ * its value in the config, else the reading class's default; anything outside `allowed` is refused.
+ */
+export function extraOption<T extends string | boolean>(cfg: SchedulerConfig, key: string, fallback: T, allowed: readonly T[]): T {
+  const value = key in cfg.extra ? cfg.extra[key] : fallback;
+  if (!allowed.includes(value as T)) {
+    throw new TypeError(`scheduler config "${key}" must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return value as T;
 }
 
 /** Keys that still carry their class default (listed as defaulted and not changed since). */

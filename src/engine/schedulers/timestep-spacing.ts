@@ -49,7 +49,8 @@ function toDescendingInt32(values: number[], numTrainTimesteps: number): Int32Ar
   return Int32Array.from(kept);
 }
 
-function checkSteps(numInferenceSteps: number, numTrainTimesteps: number): void {
+/** Rejects step counts diffusers cannot schedule (non-integers, < 1, more than the training steps). */
+export function checkSteps(numInferenceSteps: number, numTrainTimesteps: number): void {
   if (!Number.isInteger(numInferenceSteps) || numInferenceSteps < 1) {
     throw new RangeError(`numInferenceSteps must be a positive integer, got ${numInferenceSteps}`);
   }
