@@ -181,3 +181,45 @@ test('a batch runs on the smallest denoiser whose LoRA inputs cover its adapters
   assert.deepEqual(mixed[2].images[0], attn, 'same image on the full session as on the attention session');
   await tiered.release();
 });
+
+test('an adapter with a timestep window acts only at steps below it; other rows of the batch are unaffected', async () => {
+  const p = await createPipeline(model, { intraOpThreads: 1 });
+  const x = randomAdapter(p.moduleShapes, 2, 41);
+  const y = randomAdapter(p.moduleShapes, 2, 42);
+  const T = model.schedulerConfig.num_train_timesteps;
+  // Record, per denoiser call, its timestep and whether each row received non-zero LoRA factors.
+  const calls: { t: number; rowsWithLora: boolean[] }[] = [];
+  const denoiser = p.parts.denoiser;
+  const predict = denoiser.predict.bind(denoiser);
+  denoiser.predict = async (input) => {
+    const [, b] = [...input.lora!.values()].slice(0, 2);
+    const perRow = b.data.length / input.batch;
+    calls.push({ t: input.timesteps[0], rowsWithLora: Array.from({ length: input.batch }, (_, r) => b.data.subarray(r * perRow, (r + 1) * perRow).some((v) => v !== 0)) });
+    return predict(input);
+  };
+  const [base, full, windowed, never, always, mixedX, mixedY] = await p.generate([
+    req(),
+    req({ adapters: [{ adapter: x, scale: 1 }] }),
+    req({ adapters: [{ adapter: x, scale: 1, timestepWindow: 0.6 }] }),
+    req({ adapters: [{ adapter: x, scale: 1, timestepWindow: 1e-3 }] }),
+    req({ adapters: [{ adapter: x, scale: 1, timestepWindow: 1 }] }),
+    req({ seed: 6, adapters: [{ adapter: x, scale: 1, timestepWindow: 0.6 }] }),
+    req({ seed: 7, adapters: [{ adapter: y, scale: 1 }] }),
+  ]);
+  assert.ok(relErr(never.images[0], base.images[0]) < 1e-5, 'a window below every step is the base model');
+  assert.ok(relErr(always.images[0], full.images[0]) < 1e-5, 'window 1 is every step');
+  assert.ok(relErr(windowed.images[0], base.images[0]) > 1e-2 && relErr(windowed.images[0], full.images[0]) > 1e-2, 'a partial window differs from both');
+  // Row 2 (windowed) gets factors exactly at timesteps below 0.6 · T; row 1 (no window) at every step.
+  assert.equal(calls.length, 4);
+  for (const c of calls) {
+    assert.equal(c.rowsWithLora[2], c.t < 0.6 * T, `t=${c.t}`);
+    assert.equal(c.rowsWithLora[1], true);
+    assert.equal(c.rowsWithLora[0], false);
+  }
+  assert.ok(calls.some((c) => c.t >= 0.6 * T) && calls.some((c) => c.t < 0.6 * T), 'steps on both sides of the window');
+  denoiser.predict = predict;
+  const [aloneX] = await p.generate([req({ seed: 6, adapters: [{ adapter: x, scale: 1, timestepWindow: 0.6 }] })]);
+  const [aloneY] = await p.generate([req({ seed: 7, adapters: [{ adapter: y, scale: 1 }] })]);
+  assert.ok(relErr(aloneX.images[0], mixedX.images[0]) < 1e-5 && relErr(aloneY.images[0], mixedY.images[0]) < 1e-5, 'batching does not change results');
+  await p.release();
+});
