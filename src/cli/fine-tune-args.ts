@@ -14,6 +14,7 @@ const FLAGS = [
   ['sampling-steps', 'samplingSteps'],
   ['policy-guidance', 'policyGuidance'],
   ['anchor-weight', 'sftWeight'],
+  ['preservation-weight', 'preservationWeight'],
   ['max-timestep-fraction', 'maxTimestepFraction'],
 ] as const;
 

@@ -234,3 +234,63 @@ test('SFT baseline trains the same LoRA shape; online rounds continue from an ad
   for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
   assert.ok(maxDiff < 1e-6, 'starts from the given adapter');
 });
+
+test('DRO graph with output-preservation rows: the hinge pairs only the first 2·P rows, later rows add Σ w·mse; gradients match tfjs', async () => {
+  const spec: TrainingGraphSpec = { ...droSpec('all'), hingePairs: 2 };
+  const rng = new Random(8);
+  const [c, h, w] = spec.sampleShape;
+  const b = 6; // 2 expert + 2 policy + 2 preservation rows
+  const inputs = {
+    batch: b,
+    noisy: rng.randn(b * c * h * w),
+    timesteps: Float32Array.of(100, 700, 100, 700, 300, 50),
+    target: rng.randn(b * c * h * w),
+    encoderHiddenStates: rng.randn(b * spec.seqLen * spec.unet.cross_attention_dim),
+    attentionMask: new Float32Array(b * spec.seqLen).fill(1),
+    referenceMse: new Float32Array(b),
+    weights: Float32Array.of(0.5, 0.5, 0, 0, 0.25, 0.25),
+  };
+  const ort = await DenoiserTrainingGraph.create(spec);
+  const lora = new Map<string, Float32Array>();
+  for (const name of ort.trainableNames) {
+    const m = /^lora\.(.+)\.(a|b)$/.exec(name)!;
+    const [o, i] = moduleShapeOfWeight(model.unetParams.get(`${m[1]}.weight`)!.shape);
+    lora.set(name, rng.randn(m[2] === 'a' ? 2 * i : o * 2).map((v) => v * 0.3));
+  }
+  const probe = await ort.step(inputs, lora);
+  const mse = probe.perSampleMse;
+  inputs.referenceMse = Float32Array.of(mse[0] - 0.05, mse[1] + 0.05, mse[2], mse[3], 123, -123);
+  const res = await ort.step(inputs, lora);
+  const expected = droHingeLoss(res.perSampleMse.subarray(0, 4), inputs.referenceMse.subarray(0, 4), 0.001) + [...res.perSampleMse].reduce((s, m, i) => s + inputs.weights[i] * m, 0);
+  assert.ok(Math.abs(res.loss - expected) < 1e-5, `${res.loss} vs ${expected}`);
+  // Reference losses of the preservation rows do not enter the hinge.
+  const shifted = await ort.step({ ...inputs, referenceMse: Float32Array.of(...inputs.referenceMse.subarray(0, 4), 0, 0) }, lora);
+  assert.ok(Math.abs(shifted.loss - res.loss) < 1e-6);
+  const tfjs = await TfjsTrainingStep.create(spec);
+  const ref = await tfjs.step(inputs, lora);
+  assert.ok(Math.abs(ref.loss - res.loss) < 1e-4, `tfjs ${ref.loss} vs ${res.loss}`);
+  let num = 0;
+  let den = 0;
+  for (const [k, g] of res.grads) {
+    const r = ref.grads.get(k)!;
+    for (let i = 0; i < g.length; i++) {
+      num += (g[i] - r[i]) ** 2;
+      den += r[i] ** 2;
+    }
+  }
+  assert.ok(den > 0 && Math.sqrt(num / den) < 1e-3, `gradient relative error ${Math.sqrt(num / den)}`);
+  await ort.release();
+  await tfjs.release();
+});
+
+test('output preservation: DRO and SFT train deterministically with it, and it changes the adapter', async () => {
+  const withContent = demos(4).map((d) => ({ ...d, caption: `${d.caption} noto style`, contentCaption: d.caption }));
+  for (const method of ['dro', 'sft'] as const) {
+    const plain = await fineTune({ model, demonstrations: withContent, method, hyperparameters: tinyHp, intraOpThreads: 1 });
+    const kept = await fineTune({ model, demonstrations: withContent, method, hyperparameters: { ...tinyHp, preservationWeight: 1 }, intraOpThreads: 1 });
+    const again = await fineTune({ model, demonstrations: withContent, method, hyperparameters: { ...tinyHp, preservationWeight: 1 }, intraOpThreads: 1 });
+    assert.deepEqual(flat(again.adapter), flat(kept.adapter), `${method}: same seed, same adapter`);
+    assert.notDeepEqual(flat(kept.adapter), flat(plain.adapter), `${method}: preservation changes training`);
+  }
+  await assert.rejects(fineTune({ model, demonstrations: withContent, method: 'sft', hyperparameters: { ...tinyHp, preservationWeight: -1 } }), /preservationWeight/);
+});

@@ -5,11 +5,14 @@ import { NoiseSchedule, Random } from '../schedulers';
 import { OrtTextEncoder } from '../pipeline/onnx-executors';
 import type { TrainingStepInputs } from '../training/denoiser-training-graph';
 import type { FineTuneHyperparameters } from './fine-tune.hyperparameters';
+import type { Denoiser } from '../pipeline/denoiser';
 
 /** An expert demonstration: an image at the model's resolution (CHW RGB in [-1, 1]) and its caption. */
 export interface Demonstration {
   image: Float32Array;
   caption: string;
+  /** The caption without the style phrase (what output preservation holds to the base); default the caption. */
+  contentCaption?: string;
 }
 
 /** The demonstrations as training reads them, encoded once per run. */
@@ -24,6 +27,9 @@ export interface PreparedDemonstrations {
   masks: Float32Array[];
   emptyEmbedding: Float32Array;
   emptyMask: Float32Array;
+  /** Content-caption embeddings per demonstration (output preservation), when it is on. */
+  contentEmbeddings: Float32Array[];
+  contentMasks: Float32Array[];
   schedule: NoiseSchedule;
   modules: string[];
   moduleShapes: Map<string, ModuleShape>;
@@ -43,7 +49,8 @@ export async function prepareDemonstrations(
     if (d.image.length !== 3 * size * size) throw new Error(`demonstration images must be 3×${size}×${size}`);
     return pixelUnshuffle(d.image, 1, 3, size, size, model.sampleSpace.patchSize);
   });
-  const texts = [...demos.map((d) => d.caption), ''];
+  const preserve = hp.preservationWeight > 0;
+  const texts = [...demos.map((d) => d.caption), '', ...(preserve ? demos.map((d) => d.contentCaption ?? d.caption) : [])];
   const { inputIds, attentionMask: mask } = tokenizeCaptions(model, texts);
   const hidden = await textEncoder.encode(inputIds, mask, texts.length);
   const l = model.maxLength;
@@ -59,6 +66,8 @@ export async function prepareDemonstrations(
     masks: masks.slice(0, demos.length),
     emptyEmbedding: embeddings[demos.length],
     emptyMask: masks[demos.length],
+    contentEmbeddings: embeddings.slice(demos.length + 1),
+    contentMasks: masks.slice(demos.length + 1),
     schedule: new NoiseSchedule(model.schedulerConfig),
     modules,
     moduleShapes,
@@ -87,6 +96,43 @@ export function maxTimestep(prep: PreparedDemonstrations): number | undefined {
   return f >= 1 ? undefined : Math.max(1, Math.round(f * prep.model.schedulerConfig.num_train_timesteps));
 }
 
+/** Timesteps for training rows: uniform over the schedule, or below the maxTimestepFraction bound. */
+function trainingTimesteps(prep: PreparedDemonstrations, b: number, rng: Random): Int32Array {
+  const limit = maxTimestep(prep);
+  return limit === undefined ? prep.schedule.sampleTimesteps(b, rng) : Int32Array.from({ length: b }, () => rng.randint(0, limit));
+}
+
+/**
+ * Output-preservation rows: demonstrations noised at random timesteps under their content captions,
+ * with the frozen base's prediction as the target, each weighted λ / B.
+ */
+export async function preservationRows(prep: PreparedDemonstrations, reference: Denoiser, b: number, rng: Random): Promise<TrainingStepInputs> {
+  const { sampleLen, schedule, hp } = prep;
+  const idx = Array.from({ length: b }, () => rng.randint(0, prep.x0.length));
+  const t = trainingTimesteps(prep, b, rng);
+  const noisy = schedule.addNoise(stack(idx.map((i) => prep.x0[i])), rng.randn(b * sampleLen), t);
+  const timesteps = Float32Array.from(t);
+  const encoderHiddenStates = stack(idx.map((i) => prep.contentEmbeddings[i]));
+  const attentionMask = stack(idx.map((i) => prep.contentMasks[i]));
+  const target = await reference.predict({ batch: b, sample: noisy, timesteps, encoderHiddenStates, encoderMask: attentionMask, lora: null });
+  return { batch: b, noisy, timesteps, target, encoderHiddenStates, attentionMask, weights: new Float32Array(b).fill(hp.preservationWeight / b), referenceMse: new Float32Array(b) };
+}
+
+/** Rows of b appended after the rows of a (every per-row field concatenated). */
+export function appendRows(a: TrainingStepInputs, b: TrainingStepInputs): TrainingStepInputs {
+  const join = (x?: Float32Array, y?: Float32Array, rowsA = a.batch) => (x || y ? stack([x ?? new Float32Array(rowsA), y ?? new Float32Array(b.batch)]) : undefined);
+  return {
+    batch: a.batch + b.batch,
+    noisy: stack([a.noisy, b.noisy]),
+    timesteps: stack([a.timesteps, b.timesteps]),
+    target: stack([a.target, b.target]),
+    encoderHiddenStates: stack([a.encoderHiddenStates!, b.encoderHiddenStates!]),
+    attentionMask: stack([a.attentionMask, b.attentionMask]),
+    weights: join(a.weights, b.weights),
+    referenceMse: join(a.referenceMse, b.referenceMse),
+  };
+}
+
 /** B random demonstrations noised at random timesteps, each weighted 1/B (the plain denoising loss). */
 export function sftBatch(prep: PreparedDemonstrations, b: number, rng: Random): TrainingStepInputs {
   const { sampleLen, schedule, model, hp } = prep;
@@ -94,8 +140,7 @@ export function sftBatch(prep: PreparedDemonstrations, b: number, rng: Random): 
   const dropped = idx.map(() => rng.uniform() < hp.captionDropout);
   const x0 = stack(idx.map((i) => prep.x0[i]));
   const noise = rng.randn(b * sampleLen);
-  const limit = maxTimestep(prep);
-  const t = limit === undefined ? schedule.sampleTimesteps(b, rng) : Int32Array.from({ length: b }, () => rng.randint(0, limit));
+  const t = trainingTimesteps(prep, b, rng);
   const cond = idx.map((i, k) => conditioning(prep, i, dropped[k]));
   return {
     batch: b,

@@ -21,6 +21,12 @@ export interface FineTuneHyperparameters {
    * outlines and fills are drawn; the composition of high-noise steps stays the base model's.
    */
   maxTimestepFraction: number;
+  /**
+   * Weight λ of differential output preservation: on each demonstration's content caption (without the
+   * style phrase) the adapted model's prediction is held to the frozen base's, so the adapter has to key
+   * the style on the phrase instead of redrawing every prompt. 0 = off.
+   */
+  preservationWeight: number;
   lr: number;
   margin: number;
   captionDropout: number;
@@ -60,6 +66,7 @@ export const DEFAULT_FINE_TUNE_HYPERPARAMETERS: FineTuneHyperparameters = {
   targets: 'blocks',
   sftWeight: 1,
   maxTimestepFraction: 1,
+  preservationWeight: 0,
   lr: 1e-3,
   margin: 0.01,
   captionDropout: 0.2,
@@ -89,6 +96,7 @@ export function validateHyperparameters(hp: FineTuneHyperparameters): void {
   if (!(hp.alpha > 0)) throw new RangeError('alpha must be positive');
   if (!(hp.margin >= 0)) throw new RangeError('margin must be ≥ 0');
   if (!(hp.sftWeight >= 0 && hp.sftWeight <= 100)) throw new RangeError('sftWeight must be in [0, 100]');
+  if (!(hp.preservationWeight >= 0 && hp.preservationWeight <= 100)) throw new RangeError('preservationWeight must be in [0, 100]');
   if (!(hp.maxTimestepFraction > 0 && hp.maxTimestepFraction <= 1)) throw new RangeError('maxTimestepFraction must be in (0, 1]');
   if (!(hp.captionDropout >= 0 && hp.captionDropout < 1)) throw new RangeError('captionDropout must be in [0, 1)');
   if (!(hp.emaDecay >= 0 && hp.emaDecay < 1)) throw new RangeError('emaDecay must be in [0, 1)');

@@ -8,7 +8,7 @@ import { OrtTextEncoder, OrtUNetDenoiser } from '../pipeline/onnx-executors';
 import { AdamW, AdamWState, Ema } from '../training/adamw.optimizer';
 import { CheckpointStore } from '../training/checkpoint.store';
 import { createTrainingStep, TrainingStep } from '../training/training-backend';
-import { Demonstration, prepareDemonstrations, sftBatch } from './demonstration-batches';
+import { appendRows, Demonstration, preservationRows, prepareDemonstrations, sftBatch } from './demonstration-batches';
 import { droBatch, droDiagnostics } from './dro-hinge';
 import { DEFAULT_FINE_TUNE_HYPERPARAMETERS, DEFAULT_RECOMMENDED_SCALE, FineTuneHyperparameters, FineTuneMethod, validateHyperparameters } from './fine-tune.hyperparameters';
 import { samplePolicyTrajectories } from './policy-sampling';
@@ -99,7 +99,9 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
   const textEncoder = await OrtTextEncoder.create(model, { intraOpThreads: o.intraOpThreads });
   const denoiser = await OrtUNetDenoiser.create(model, modules, { intraOpThreads: o.intraOpThreads });
   // The frozen reference has no adapter: a session without LoRA inputs runs it faster.
-  const reference = o.method === 'dro' ? await OrtUNetDenoiser.create(model, [], { intraOpThreads: o.intraOpThreads }) : null;
+  const preserve = hp.preservationWeight > 0;
+  const preservationRowCount = Math.max(1, Math.round(hp.batchSize / 2));
+  const reference = o.method === 'dro' || preserve ? await OrtUNetDenoiser.create(model, [], { intraOpThreads: o.intraOpThreads }) : null;
   const prep = await prepareDemonstrations(model, hp, o.demonstrations, textEncoder, modules, moduleShapes);
   await textEncoder.release();
 
@@ -128,6 +130,7 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
     objective: o.method === 'dro' ? 'dro-hinge' : 'weighted-mse',
     lora: { modules, rank: adapter.rank },
     margin: hp.margin,
+    hingePairs: preserve ? hp.batchSize : undefined,
     intraOpThreads: o.intraOpThreads,
   });
   const saveCheckpoint = async () => {
@@ -156,12 +159,16 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
           for (const t of await samplePolicyTrajectories(prep, denoiser, state.policy, hp.bufferBatch, state.rng)) state.buffer.push(t);
           o.onTiming?.('policySampling', (performance.now() - t0) / 1000);
         }
-        const inputs = await droBatch(prep, reference!, state.buffer, hp.batchSize, state.rng);
+        let inputs = await droBatch(prep, reference!, state.buffer, hp.batchSize, state.rng);
         if (hp.sftWeight > 0) inputs.weights = Float32Array.from({ length: 2 * hp.batchSize }, (_, i) => (i < hp.batchSize ? hp.sftWeight / hp.batchSize : 0));
+        if (preserve) inputs = appendRows(inputs, await preservationRows(prep, reference!, preservationRowCount, state.rng));
         result = await trainer.step(inputs, loraTrainingFeeds(adapter, { modules }));
-        diffs = droDiagnostics(result.perSampleMse, inputs.referenceMse!, hp.margin);
+        const pairRows = 2 * hp.batchSize;
+        diffs = droDiagnostics(result.perSampleMse.subarray(0, pairRows), inputs.referenceMse!.subarray(0, pairRows), hp.margin);
       } else {
-        result = await trainer.step(sftBatch(prep, hp.batchSize, state.rng), loraTrainingFeeds(adapter, { modules }));
+        let inputs = sftBatch(prep, hp.batchSize, state.rng);
+        if (preserve) inputs = appendRows(inputs, await preservationRows(prep, reference!, preservationRowCount, state.rng));
+        result = await trainer.step(inputs, loraTrainingFeeds(adapter, { modules }));
       }
       if (!Number.isFinite(result.loss)) throw new Error(`loss became ${result.loss} at step ${state.step}`);
       const grads = loraGradientsToAdapter(adapter, result.grads, { inPlace: true });

@@ -392,8 +392,15 @@ export class OnnxGraphOps implements Ops<Sym> {
       const rank = x.shape.length;
       const pads = new Array<number>(rank * 2).fill(0);
       pads[axis] = start;
-      pads[rank + axis] = x.shape[axis] - end;
-      return [this.emit('Pad', [g, this.ints(pads)], {}, x.shape)];
+      if (x.shape[axis] >= 0) {
+        pads[rank + axis] = x.shape[axis] - end;
+        return [this.emit('Pad', [g, this.ints(pads)], {}, x.shape)];
+      }
+      // A dynamic axis (the batch): the trailing pad is its run-time size minus end.
+      const size = this.emit('Gather', [this.emit('Shape', [x], {}, [rank], 'int64'), this.ints([axis])], { axis: attr.int(0) }, [1], 'int64');
+      const tail = this.emit('Sub', [size, this.ints([end])], {}, [1], 'int64');
+      const dynamicPads = this.emit('Concat', [this.ints(pads.slice(0, rank + axis)), tail, this.ints(pads.slice(rank + axis + 1))], { axis: attr.int(0) }, [2 * rank], 'int64');
+      return [this.emit('Pad', [g, dynamicPads], {}, x.shape)];
     });
   }
 

@@ -15,7 +15,8 @@ import { ParamMap } from '../models/param-init';
  * - `weighted-mse` with LoRA: frozen base as initializers, LoRA factors as trainable inputs — SFT.
  * - `dro-hinge` with LoRA: the batch holds B expert then B policy samples; with reference losses fed
  *   in, loss = mean_i max(0, (mse_e(φ) − mse_e(ref)) − (mse_p(φ) − mse_p(ref)) + margin) — Diffusion-DRO —
- *   plus Σ_i w_i · mse_i over the same rows (an SFT anchor on the expert rows; zero weights: none).
+ *   plus Σ_i w_i · mse_i over the same rows (an SFT anchor on the expert rows; zero weights: none) and
+ *   over any rows after the pairs (output preservation).
  */
 export type TrainingObjective = 'weighted-mse' | 'dro-hinge';
 
@@ -31,6 +32,11 @@ export interface TrainingGraphSpec {
   /** Train these LoRA modules (rank r) on a frozen base instead of all parameters. */
   lora?: { modules: string[]; rank: number };
   margin?: number;
+  /**
+   * dro-hinge: the hinge pairs the first 2·P rows (P expert, then P policy); rows after them only add
+   * to the weighted term (output preservation). Default: every row is in a pair.
+   */
+  hingePairs?: number;
   intraOpThreads?: number;
 }
 
@@ -98,7 +104,8 @@ export class DenoiserTrainingGraph {
       loss = g.reshape(g.reduceSum(g.reshape(g.mul(mse, weights), [1, -1]), [1]), []);
     } else {
       const ref = g.input('reference_mse', [-1]);
-      const delta = g.reshape(g.sub(mse, ref), [2, -1]); // row 0 expert, row 1 policy
+      const paired = spec.hingePairs === undefined ? g.sub(mse, ref) : g.slice(g.sub(mse, ref), 0, 0, 2 * spec.hingePairs);
+      const delta = g.reshape(paired, [2, -1]); // row 0 expert, row 1 policy
       const diff = g.sub(g.slice(delta, 0, 0, 1), g.slice(delta, 0, 1, 2));
       const hinge = g.relu(g.addScalar(diff, spec.margin ?? 0.001));
       const weights = g.input('weights', [-1]);

@@ -76,7 +76,8 @@ export class TfjsTrainingStep {
         const mse = tf.mean(tf.reshape(tf.square(err), [b, -1]), 1);
         perSample = tf.keep(mse);
         if (spec.objective === 'weighted-mse') return tf.sum(tf.mul(mse, tf.tensor(inputs.weights!, [b]))) as tfType.Scalar;
-        const delta = tf.reshape(tf.sub(mse, tf.tensor(inputs.referenceMse!, [b])), [2, b / 2]);
+        const pairRows = spec.hingePairs === undefined ? b : 2 * spec.hingePairs;
+        const delta = tf.reshape(tf.slice(tf.sub(mse, tf.tensor(inputs.referenceMse!, [b])), [0], [pairRows]), [2, pairRows / 2]);
         const [expert, policy] = tf.split(delta, 2, 0);
         const hinge = tf.mean(tf.relu(tf.add(tf.sub(expert, policy), spec.margin ?? 0.001)));
         return (inputs.weights ? tf.add(hinge, tf.sum(tf.mul(mse, tf.tensor(inputs.weights, [b])))) : hinge) as tfType.Scalar;

@@ -130,7 +130,7 @@ export function evaluationSets(o: { basePrompts: number; heldOutPrompts: number;
 /** Real OpenMoji demonstrations for the brand set, at the model's resolution. */
 export async function brandDemonstrations(brand: readonly EmojiConcept[], size: number): Promise<{ image: Float32Array; caption: string }[]> {
   const out = [];
-  for (const c of brand) out.push({ image: await loadEmojiImage(c, 'openmoji', size), caption: captionFor(c, 'openmoji') });
+  for (const c of brand) out.push({ image: await loadEmojiImage(c, 'openmoji', size), caption: captionFor(c, 'openmoji'), contentCaption: captionFor(c, null) });
   return out;
 }
 
