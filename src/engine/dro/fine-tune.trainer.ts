@@ -100,7 +100,7 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
   const denoiser = await OrtUNetDenoiser.create(model, modules, { intraOpThreads: o.intraOpThreads });
   // The frozen reference has no adapter: a session without LoRA inputs runs it faster.
   const reference = o.method === 'dro' ? await OrtUNetDenoiser.create(model, [], { intraOpThreads: o.intraOpThreads }) : null;
-  const prep = await prepareDemonstrations(model, hp, o.demonstrations, textEncoder, modules, moduleShapes);
+  const prep = await prepareDemonstrations(model, hp, o.demonstrations, textEncoder, modules, moduleShapes, { intraOpThreads: o.intraOpThreads });
   await textEncoder.release();
 
   const adapter = o.initAdapter ? cloneAdapter(o.initAdapter) : createLoraAdapter(moduleShapes, { rank: hp.rank, alpha: hp.alpha, seed: hp.seed, targetModules: modules });
