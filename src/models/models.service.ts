@@ -48,8 +48,9 @@ export class ModelsService {
   async listModels(): Promise<BaseModelListDto> {
     let names: string[];
     try {
+      // Symlinked folders count too (a shared model store linked in); describe() needs their model_index.json.
       names = (await readdir(this.config.modelsDir, { withFileTypes: true }))
-        .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
+        .filter((entry) => (entry.isDirectory() || entry.isSymbolicLink()) && !entry.name.startsWith('.'))
         .map((entry) => entry.name)
         .sort();
     } catch {
