@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { writeFakeModel } from '../support/fake-model';
 import { writeTinyModel } from '../support/tiny-model';
 import { readSafetensorsFile } from '../../src/engine/io/safetensors';
+import { TINY_SD_DIR as FIXTURE } from '../support/tiny-sd';
 import { bearer, createTenant, startTestApp, TestApp } from '../support/test-app';
-
-const FIXTURE = resolve(__dirname, '..', '..', '..', '..', 'shared', 'fixtures', 'tiny-sd');
 
 /** The fields GET /v1/models derives from a folder's configs and weights. */
 function pick(m: Record<string, unknown>): Record<string, unknown> {

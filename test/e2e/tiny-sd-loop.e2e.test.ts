@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createSaasClient, multipart, SaasClient } from '../../clients/typescript';
 import { createLoraAdapter, readLoraModuleShapes, serializeLoraAdapter } from '../../src/engine';
 import { png } from '../support/images';
 import { startServerProcess, ServerProcess } from '../support/server-process';
 import { readSse } from '../support/sse';
-
-const FIXTURE = resolve(__dirname, '..', '..', '..', '..', 'shared', 'fixtures', 'tiny-sd');
-const BUNDLED = resolve(__dirname, '..', '..', '..', 'models', 'emoji-base');
+import { BUNDLED_MODEL_DIR as BUNDLED, TINY_SD_DIR as FIXTURE } from '../support/tiny-sd';
 const TINY_DRO = { steps: 3, batchSize: 2, samplingSteps: 2, bufferBatch: 2 };
 
 /** Width and height from a PNG's IHDR chunk (bytes 16–23, big-endian), after checking the signature. */
@@ -25,7 +23,6 @@ describe('a latent model through the API: the tiny SD-1.5-shaped fixture next to
   let server: ServerProcess;
   let api: SaasClient;
   let apiKey: string;
-  let datasetId: string;
   let adapterId: string;
 
   before(async () => {
@@ -60,7 +57,7 @@ describe('a latent model through the API: the tiny SD-1.5-shaped fixture next to
 
   it('uploads 16×16 images and trains a DRO adapter on the latent model', async () => {
     const dataset = await api.POST('/v1/datasets', { body: { name: 'Acme' } });
-    datasetId = dataset.data!.id;
+    const datasetId = dataset.data!.id;
     const parts: Parameters<typeof multipart>[0] = [];
     for (let i = 0; i < 4; i++) parts.push(['images', await png(16, 16, { r: 40 + 50 * i, g: 120, b: 200 }, i), `board-${i}.png`, 'image/png']);
     parts.push(['captions', JSON.stringify(['a red fox', 'a blue house', 'a tree', 'a cup of tea'])]);

@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as path from 'node:path';
 import { readModelGeometry } from '../../src/engine/models/model-description';
 import { ImageSizeError, checkActivationBudget, checkImageSize, estimateActivationBytes, imageSizeRules } from '../../src/engine/models/generation-size';
 import { createRandomModel } from '../../src/engine/models/random-model';
@@ -9,9 +8,7 @@ import { createPipeline } from '../../src/engine/pipeline/pipeline.factory';
 import { GenerationRequest, TextToImagePipeline } from '../../src/engine/pipeline/text-to-image.pipeline';
 import type { DenoiseBatch, Denoiser } from '../../src/engine/pipeline/denoiser';
 import type { ImageSize } from '../../src/engine/models/sample-space';
-
-const FIXTURE = path.resolve(__dirname, '..', '..', '..', '..', 'shared', 'fixtures', 'tiny-sd');
-const BUNDLED = path.resolve(__dirname, '..', '..', '..', 'models', 'emoji-base');
+import { BUNDLED_MODEL_DIR as BUNDLED, TINY_SD_DIR as FIXTURE } from '../support/tiny-sd';
 const model = createRandomModel({ seed: 3 });
 
 function req(over: Partial<GenerationRequest> = {}): GenerationRequest {

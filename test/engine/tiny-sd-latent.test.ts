@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { loadDiffusionModel, sampleShape, type DiffusionModel } from '../../src/engine/models/diffusion-model';
+import { loadDiffusionModel, sampleShape } from '../../src/engine/models/diffusion-model';
 import { readSafetensorsFile } from '../../src/engine/io/safetensors';
 import { createPipeline } from '../../src/engine/pipeline/pipeline.factory';
 import { GenerationRequest, TextToImagePipeline } from '../../src/engine/pipeline/text-to-image.pipeline';
@@ -16,19 +16,10 @@ import { loraModuleShapes, loraTargetModules } from '../../src/engine/models/lor
 import { NoiseSchedule, Random } from '../../src/engine/schedulers';
 import { CheckpointStore } from '../../src/engine/training/checkpoint.store';
 import { relErr } from '../support/numerics';
+import { BUNDLED_MODEL_DIR as BUNDLED, TINY_SD_DIR as FIXTURE, TINY_SD_REFS as REFS, loadTinySd as tinySd } from '../support/tiny-sd';
 
 // The tiny SD-1.5-shaped fixture (diffusers 0.27.2 folder with diffusers' own reference tensors) as a
 // latent model: VAE latents in training and sampling, images decoded by its AutoencoderKL.
-const FIXTURE = path.resolve(__dirname, '..', '..', '..', '..', 'shared', 'fixtures', 'tiny-sd');
-const REFS = path.join(FIXTURE, 'references');
-const BUNDLED = path.resolve(__dirname, '..', '..', '..', 'models', 'emoji-base');
-
-let model: DiffusionModel | undefined;
-async function tinySd(): Promise<DiffusionModel> {
-  assert.ok(existsSync(path.join(FIXTURE, 'model_index.json')), `the tiny-sd fixture is missing at ${FIXTURE}`);
-  model ??= await loadDiffusionModel(FIXTURE);
-  return model;
-}
 
 test('tiny-sd loads as a latent model: the VAE with its scaling factor, native size sample_size × VAE factor; the bundled model stays pixel', async () => {
   const m = await tinySd();
