@@ -581,7 +581,7 @@ export interface components {
             };
             /**
              * @description Parameters of all components together; null without weights.
-             * @example 8361612
+             * @example 7212908
              */
             parameters: number | null;
             /**
@@ -1449,7 +1449,7 @@ export interface components {
             dtype: "fp16" | "fp32" | "bf16" | "fp64" | "mixed";
             /**
              * @description Parameters in its weights file(s).
-             * @example 8361612
+             * @example 6179436
              */
             parameters: number;
         };

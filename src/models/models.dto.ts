@@ -3,7 +3,7 @@ import { ApiProperty } from '@nestjs/swagger';
 const STORED_DTYPES = ['fp16', 'fp32', 'bf16', 'fp64', 'mixed'];
 
 export class ModelComponentDto {
-  @ApiProperty({ example: 8_361_612, description: 'Parameters in its weights file(s).' })
+  @ApiProperty({ example: 6_179_436, description: 'Parameters in its weights file(s).' })
   parameters: number;
 
   @ApiProperty({ enum: STORED_DTYPES, example: 'fp16', description: 'How the weights are stored (`mixed`: tensors of several types). Inference computes in float32 whatever the storage.' })
@@ -63,7 +63,7 @@ export class BaseModelDto {
   @ApiProperty({ type: ModelComponentsDto })
   components: ModelComponentsDto;
 
-  @ApiProperty({ nullable: true, type: Number, example: 8_361_612, description: 'Parameters of all components together; null without weights.' })
+  @ApiProperty({ nullable: true, type: Number, example: 7_212_908, description: 'Parameters of all components together; null without weights.' })
   parameters: number | null;
 
   @ApiProperty({ enum: STORED_DTYPES, nullable: true, example: 'fp16', description: 'How the weights are stored: one type for every component, else `mixed`.' })
