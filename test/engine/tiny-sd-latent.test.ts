@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { loadDiffusionModel, sampleShape } from '../../src/engine/models/diffusion-model';
@@ -34,6 +34,30 @@ test('tiny-sd loads as a latent model: the VAE with its scaling factor, native s
   const bundled = await loadDiffusionModel(BUNDLED);
   assert.deepEqual(bundled.sampleSpace, { type: 'pixel', imageSize: 32, patchSize: 2 });
   assert.equal(bundled.vae, undefined);
+});
+
+test('a latent model saves with its vae/ component and loads back the same (model_index lists the VAE, no _sample_space)', async () => {
+  const { createRandomModel } = await import('../../src/engine/models/random-model');
+  const { initParams } = await import('../../src/engine/models/param-init');
+  const { saveDiffusionModel } = await import('../../src/engine/models/diffusion-model');
+  const { latentSampleSpace } = await import('../../src/engine/models/sample-space');
+  const fixture = await tinySd();
+  // The fixture's VAE architecture with fresh random weights on the small random model.
+  const params = initParams(new Map([...fixture.vae!.params].map(([k, v]) => [k, v.shape])), 11, { randomNorms: true });
+  const base = createRandomModel({ seed: 2 });
+  const latent = { ...base, vae: { config: fixture.vae!.config, params }, sampleSpace: latentSampleSpace(fixture.vae!.config, base.unetConfig) };
+  const dir = mkdtempSync(path.join(tmpdir(), 'latent-save-'));
+  try {
+    await saveDiffusionModel(path.join(dir, 'm'), latent, { dtype: 'F32' });
+    const index = JSON.parse(readFileSync(path.join(dir, 'm', 'model_index.json'), 'utf8'));
+    assert.deepEqual([index.vae, index._sample_space], [['diffusers', 'AutoencoderKL'], undefined]);
+    const loaded = await loadDiffusionModel(path.join(dir, 'm'));
+    assert.deepEqual(loaded.sampleSpace, latent.sampleSpace);
+    assert.deepEqual(loaded.vae!.config, fixture.vae!.config);
+    for (const [k, v] of params) assert.deepEqual(loaded.vae!.params.get(k)!.data, v.data, k);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('tiny-sd: the pipeline decodes final latents as diffusers does (vae.decode(latents / 0.18215)), for the DDIM, DPM-Solver++ and PNDM references', async (t) => {
