@@ -546,11 +546,28 @@ export interface components {
             since?: string;
         };
         BaseModelDto: {
+            components: components["schemas"]["ModelComponentsDto"];
+            /**
+             * @description How the weights are stored: one type for every component, else `mixed`.
+             * @example fp16
+             * @enum {string|null}
+             */
+            dtype: "fp16" | "fp32" | "bf16" | "fp64" | "mixed" | null;
+            /**
+             * @description Native image height in pixels.
+             * @example 32
+             */
+            height: number | null;
             /**
              * @description Folder name under MODELS_DIR; use it as `baseModel`.
              * @example emoji-base
              */
             id: string;
+            /**
+             * @description Latent models: channels of the latents (4 for Stable Diffusion).
+             * @example null
+             */
+            latentChannels: number | null;
             /** @description The model card (README.md), Markdown. */
             modelCard: string | null;
             /**
@@ -563,15 +580,43 @@ export interface components {
                 [key: string]: unknown;
             };
             /**
-             * @description Native image side in pixels, when the configs tell.
-             * @example 64
+             * @description Parameters of all components together; null without weights.
+             * @example 7212908
+             */
+            parameters: number | null;
+            /**
+             * @description Pixel models: pixels folded into one sample cell along each side.
+             * @example 2
+             */
+            patchSize: number | null;
+            /**
+             * @description Native image side in pixels (as `width`), when the configs tell.
+             * @example 32
              */
             resolution: number | null;
+            /** @description The sizes a generation may ask for. */
+            sizes: components["schemas"]["ModelSizesDto"] | null;
+            /**
+             * @description `latent`: the UNet denoises VAE latents (Stable Diffusion); `pixel`: it denoises pixels, maybe folded into patches.
+             * @example pixel
+             * @enum {string|null}
+             */
+            space: "latent" | "pixel" | null;
             /**
              * @description Class of the denoiser (`unet/config.json`).
              * @example UNet2DConditionModel
              */
             unetClass: string | null;
+            /**
+             * @description Latent models: image pixels per latent along each side (8 for Stable Diffusion).
+             * @example null
+             */
+            vaeScaleFactor: number | null;
+            /**
+             * @description Native image width in pixels: what a generation without `width` makes and fine-tunes train at.
+             * @example 32
+             */
+            width: number | null;
         };
         BaseModelListDto: {
             data: components["schemas"]["BaseModelDto"][];
@@ -664,6 +709,11 @@ export interface components {
              */
             guidanceScale?: number;
             /**
+             * @description Image height in pixels; the base model's native height when omitted. Same rules as `width`.
+             * @example 32
+             */
+            height?: number;
+            /**
              * @description What to steer away from (with guidance).
              * @example twemoji style
              */
@@ -695,6 +745,11 @@ export interface components {
              * @example 20
              */
             steps?: number;
+            /**
+             * @description Image width in pixels; the base model's native width when omitted. A multiple of the model's `sizes.multiple` up to `sizes.maxWidth` (GET /v1/models), and small enough that the estimated activation memory of all images fits the server's budget; otherwise a 400 names the allowed values.
+             * @example 32
+             */
+            width?: number;
         };
         CreateTenantDto: {
             /**
@@ -1021,6 +1076,11 @@ export interface components {
              */
             policyRefreshSteps: number;
             /**
+             * @description Weight of output preservation: on each caption without the style phrase the adapted model is held to the base model, so the adapter keys the style on the phrase (0 = off).
+             * @example 0
+             */
+            preservationWeight: number;
+            /**
              * @description LoRA rank (ignored when continuing from an adapter: its rank is kept).
              * @example 8
              */
@@ -1115,6 +1175,11 @@ export interface components {
              * @example 1
              */
             policyRefreshSteps?: number;
+            /**
+             * @description Weight of output preservation: on each caption without the style phrase the adapted model is held to the base model, so the adapter keys the style on the phrase (0 = off).
+             * @example 0
+             */
+            preservationWeight?: number;
             /**
              * @description LoRA rank (ignored when continuing from an adapter: its rank is kept).
              * @example 8
@@ -1292,6 +1357,11 @@ export interface components {
             /** @example 4 */
             guidanceScale: number;
             /**
+             * @description Height of the images in pixels.
+             * @example 32
+             */
+            height: number;
+            /**
              * Format: uuid
              * @example 2b7c9d4e-1f3a-4b5c-8d6e-7f8091a2b3c4
              */
@@ -1325,6 +1395,11 @@ export interface components {
              * @example []
              */
             unknownWords: string[];
+            /**
+             * @description Width of the images in pixels.
+             * @example 32
+             */
+            width: number;
         };
         GenerationImageDto: {
             /**
@@ -1374,6 +1449,44 @@ export interface components {
              * @example 3600
              */
             uptimeS: number;
+        };
+        ModelComponentDto: {
+            /**
+             * @description How the weights are stored (`mixed`: tensors of several types). Inference computes in float32 whatever the storage.
+             * @example fp16
+             * @enum {string}
+             */
+            dtype: "fp16" | "fp32" | "bf16" | "fp64" | "mixed";
+            /**
+             * @description Parameters in its weights file(s).
+             * @example 6179436
+             */
+            parameters: number;
+        };
+        ModelComponentsDto: {
+            /** @description The text encoder (`text_encoder/`); null without weights. */
+            textEncoder: components["schemas"]["ModelComponentDto"] | null;
+            /** @description The denoiser (`unet/`); null without weights. */
+            unet: components["schemas"]["ModelComponentDto"] | null;
+            /** @description The AutoencoderKL (`vae/`) of a latent model; null for pixel-space models. */
+            vae: components["schemas"]["ModelComponentDto"] | null;
+        };
+        ModelSizesDto: {
+            /**
+             * @description Largest `height`.
+             * @example 128
+             */
+            maxHeight: number;
+            /**
+             * @description Largest `width` (4 × the native side); an estimate of activation memory may refuse less for many images.
+             * @example 128
+             */
+            maxWidth: number;
+            /**
+             * @description `width` and `height` of a generation must be multiples of this: the VAE factor (latent models) or patch size (pixel models) times the UNet's downsampling.
+             * @example 8
+             */
+            multiple: number;
         };
         PreviewConceptTop5Dto: {
             /**

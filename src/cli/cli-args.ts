@@ -46,6 +46,11 @@ export class CliArgs {
     return n;
   }
 
+  optionalNumber(name: string): number | undefined {
+    this.seen.add(name);
+    return this.values.has(name) ? this.number(name) : undefined;
+  }
+
   flag(name: string): boolean {
     this.seen.add(name);
     const v = this.values.get(name);

@@ -53,6 +53,11 @@ export interface GenerationConfig {
   adapterCacheSize: number;
   /** ONNX Runtime threads for generation in the API process. */
   threads: number;
+  /**
+   * Estimated activation memory one denoiser call may take (the engine's estimateActivationBytes):
+   * larger requests are refused with 400 before anything runs, and batches are split to stay under it.
+   */
+  memoryBudgetBytes: number;
 }
 
 /** Per-tenant request rates (token buckets per API key) and resource quotas; 0 turns a limit off. */
@@ -158,6 +163,7 @@ export const DEFAULT_GENERATION_CONFIG: GenerationConfig = {
   batchMaxImages: 16,
   adapterCacheSize: 32,
   threads: DEFAULT_INFERENCE_THREADS,
+  memoryBudgetBytes: 8192 * MB,
 };
 
 export class ConfigError extends Error {
@@ -281,6 +287,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     batchMaxImages: positiveInt(env, 'GENERATION_BATCH_MAX_IMAGES', DEFAULT_GENERATION_CONFIG.batchMaxImages, problems, 1, 256),
     adapterCacheSize: positiveInt(env, 'ADAPTER_CACHE_SIZE', DEFAULT_GENERATION_CONFIG.adapterCacheSize, problems, 1, 10_000),
     threads: positiveInt(env, 'INFERENCE_THREADS', DEFAULT_GENERATION_CONFIG.threads, problems, 1, 1024),
+    memoryBudgetBytes: positiveInt(env, 'GENERATION_MEMORY_BUDGET_MB', DEFAULT_GENERATION_CONFIG.memoryBudgetBytes / MB, problems, 1, 1024 * 1024) * MB,
   };
   const redisUrl = parseRedisUrl(env.REDIS_URL, problems);
   const metricsToken = env.METRICS_TOKEN?.trim() || undefined;

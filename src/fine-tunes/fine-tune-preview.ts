@@ -52,6 +52,8 @@ export interface RenderPreviewOptions {
   /** Where the bundled model's scorer (emoji-scorer) would be installed. */
   modelsDir: string;
   intraOpThreads?: number;
+  /** Splits the preview's batch to stay within this estimated activation memory (GENERATION_MEMORY_BUDGET_MB). */
+  memoryBudgetBytes?: number;
   /** Told why concept scores are missing when the scorer failed (the preview itself still renders). */
   onScorerError?: (error: Error) => void;
 }
@@ -75,7 +77,8 @@ export async function renderPreview(o: RenderPreviewOptions): Promise<RenderedPr
   });
   // Per prompt: every seed without the adapter, then every seed with it.
   const requests = prompts.flatMap((prompt) => [false, true].flatMap((withAdapter) => seeds.map((seed) => request(prompt, seed, withAdapter))));
-  const pipeline = await createPipeline(o.model, { intraOpThreads: o.intraOpThreads });
+  // Latent models decode with their VAE inside the pipeline: the tiles are RGB either way.
+  const pipeline = await createPipeline(o.model, { intraOpThreads: o.intraOpThreads, memoryBudgetBytes: o.memoryBudgetBytes });
   let images: Float32Array[];
   try {
     images = (await pipeline.generate(requests)).map((r) => r.images[0]);

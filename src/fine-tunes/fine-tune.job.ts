@@ -175,6 +175,7 @@ export class FineTuneJobProcessor {
         datasetCaptions: images.map((image) => image.caption ?? ''),
         modelsDir: this.config.modelsDir,
         intraOpThreads: this.config.worker.threads,
+        memoryBudgetBytes: this.config.generation.memoryBudgetBytes,
         onScorerError: (error) => this.logger.warn(`Fine-tune ${job.id}: preview not scored: ${error.message}`),
       });
       const storageKey = fineTunePreviewKey(job.tenantId, job.id);

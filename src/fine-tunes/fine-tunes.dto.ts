@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional, OmitType, PartialType } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsIn, IsInt, IsNotEmpty, IsNumber, IsObject, IsOptional, IsString, IsUrl, IsUUID, Matches, Max, MaxLength, ValidateNested } from 'class-validator';
+import { IsIn, IsInt, IsNotEmpty, IsNumber, IsObject, IsOptional, IsString, IsUrl, IsUUID, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 import { DEFAULT_FINE_TUNE_HYPERPARAMETERS as D, LORA_TARGETS, type LoraTargets } from '../engine';
 import { BaseModelField } from '../models/base-model.decorator';
 import { WebhookDeliveryDto } from '../webhooks/webhooks.dto';
@@ -97,6 +97,12 @@ export class FineTuneHyperparametersDto {
   @IsNumber(finite)
   @Max(100)
   sftWeight: number;
+
+  @ApiProperty({ example: D.preservationWeight, minimum: 0, maximum: 100, description: 'Weight of output preservation: on each caption without the style phrase the adapted model is held to the base model, so the adapter keys the style on the phrase (0 = off).' })
+  @IsNumber(finite)
+  @Min(0)
+  @Max(100)
+  preservationWeight: number;
 
   @ApiProperty({ example: D.maxTimestepFraction, description: 'Train only at timesteps below this share of the noise schedule, in (0, 1] (1 = all).' })
   @IsNumber(finite)

@@ -47,3 +47,19 @@ export function withStylePhrase(caption: string | null | undefined, phrase: stri
   if (normalizeStylePhrase(text).includes(normalizeStylePhrase(phrase))) return text;
   return text ? `${text.replace(/[\s,]+$/, '')}, ${phrase}` : phrase;
 }
+
+/**
+ * The caption with the phrase taken out (case and spacing aside) and the joining comma tidied: what
+ * output preservation holds to the base model ("a red fox, acme style" → "a red fox").
+ */
+export function withoutStylePhrase(caption: string | null | undefined, phrase: string | null | undefined): string {
+  const text = normalizeStylePhrase(caption ?? '');
+  const p = phrase ? normalizeStylePhrase(phrase) : '';
+  if (!p) return text;
+  return text
+    .split(p)
+    .join(' ')
+    .replace(/\s*,(\s*,)+\s*/g, ', ')
+    .replace(/^[\s,]+|[\s,]+$/g, '')
+    .replace(/\s+/g, ' ');
+}

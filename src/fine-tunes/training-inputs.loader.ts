@@ -1,8 +1,10 @@
 import { Logger } from '@nestjs/common';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { AdaptersRepository } from '../adapters/adapters.repository';
 import { RuntimeConfig } from '../config/config.module';
 import { DatasetsRepository } from '../datasets/datasets.repository';
+import type { DatasetImageEntity } from '../datasets/dataset-image.entity';
 import {
   adaptableModules,
   type AdamWState,
@@ -22,7 +24,7 @@ import { fineTuneCheckpointPrefix } from '../storage/storage-keys';
 import { storageCheckpointFiles } from './storage-checkpoint-files';
 import { FineTuneEntity } from './fine-tune.entity';
 import { FineTuneJobError } from './fine-tune-job.error';
-import { withStylePhrase } from './style-phrase';
+import { withoutStylePhrase, withStylePhrase } from './style-phrase';
 
 /** The base model's LoRA-capable layers, as the trainer and the inference pipeline target them. */
 export function loraModuleShapes(model: DiffusionModel): Map<string, ModuleShape> {
@@ -70,12 +72,22 @@ export class TrainingInputsLoader {
     if (!job.datasetId) throw new FineTuneJobError('the dataset was deleted before training started');
     const images = await this.datasets.listImages(job.tenantId, job.datasetId);
     if (images.length === 0) throw new FineTuneJobError('the dataset has no images');
+    const size = model.sampleSpace.imageSize;
     const demonstrations: Demonstration[] = [];
     for (const image of images) {
-      const file = await this.storage.get(image.trainingKey);
-      demonstrations.push({ image: await decodeImageToChw(file, model.sampleSpace.imageSize), caption: withStylePhrase(image.caption, job.stylePhrase) });
+      demonstrations.push({ image: await decodeImageToChw(await this.sourceFor(image, size), size), caption: withStylePhrase(image.caption, job.stylePhrase), contentCaption: withoutStylePhrase(image.caption, job.stylePhrase) });
     }
     return demonstrations;
+  }
+
+  /**
+   * The training copy (made at the default base model's resolution), or the upload itself, upright,
+   * when the job's model is larger than that copy: a 512 px model must not learn from 32 px copies.
+   */
+  private async sourceFor(image: Pick<DatasetImageEntity, 'trainingKey' | 'originalKey'>, size: number): Promise<Buffer> {
+    const side = Number(/train-(\d+)\.png$/.exec(image.trainingKey)?.[1] ?? Infinity);
+    if (side >= size) return this.storage.get(image.trainingKey);
+    return sharp(await this.storage.get(image.originalKey)).rotate().png().toBuffer();
   }
 
   async initialAdapter(job: FineTuneEntity, model: DiffusionModel): Promise<InitialAdapter | undefined> {

@@ -99,6 +99,22 @@ export class CreateGenerationDto {
   @IsIn(SCHEDULER_NAMES, { message: `scheduler must be one of: ${SCHEDULER_NAMES.join(', ')}` })
   scheduler?: SamplerName;
 
+  @ApiPropertyOptional({
+    type: 'integer',
+    example: 32,
+    description:
+      "Image width in pixels; the base model's native width when omitted. A multiple of the model's `sizes.multiple` up to `sizes.maxWidth` (GET /v1/models), " +
+      'and small enough that the estimated activation memory of all images fits the server\'s budget; otherwise a 400 names the allowed values.',
+  })
+  @IsOptional()
+  @IsInt()
+  width?: number;
+
+  @ApiPropertyOptional({ type: 'integer', example: 32, description: "Image height in pixels; the base model's native height when omitted. Same rules as `width`." })
+  @IsOptional()
+  @IsInt()
+  height?: number;
+
   @BaseModelField()
   baseModel?: string;
 }
@@ -174,6 +190,12 @@ export class GenerationDto {
 
   @ApiProperty({ enum: SCHEDULER_NAMES, example: GENERATION_DEFAULTS.scheduler })
   scheduler: string;
+
+  @ApiProperty({ example: 32, description: 'Width of the images in pixels.' })
+  width: number;
+
+  @ApiProperty({ example: 32, description: 'Height of the images in pixels.' })
+  height: number;
 
   @ApiProperty({ nullable: true, type: Number, example: 850, description: 'Time from request to images, in milliseconds.' })
   durationMs: number | null;

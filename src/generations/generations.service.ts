@@ -1,9 +1,10 @@
-import { GENERATION_DEFAULTS } from '../engine';
-import { BadRequestException, Injectable, NotFoundException, ServiceUnavailableException, StreamableFile, UnprocessableEntityException } from '@nestjs/common';
+import { checkActivationBudget, checkImageSize, GENERATION_DEFAULTS, type ImageSize, ImageSizeError, imageSizeRules } from '../engine';
+import { BadRequestException, Inject, Injectable, NotFoundException, ServiceUnavailableException, StreamableFile, UnprocessableEntityException } from '@nestjs/common';
 import { randomInt, randomUUID } from 'node:crypto';
 import sharp from 'sharp';
 import { AdapterEntity } from '../adapters/adapter.entity';
 import { AdaptersRepository } from '../adapters/adapters.repository';
+import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
 import { DEFAULT_LIST_LIMIT } from '../http/list-query.dto';
 import { AdapterMismatchError, ModelUnavailableError } from '../inference/inference.errors';
 import type { GeneratedImages, InferenceRequest, ModelRef } from '../inference/inference.protocol';
@@ -27,6 +28,8 @@ function toDto(generation: GenerationWithImages, data?: Buffer[]): GenerationDto
     guidanceScale: generation.guidanceScale,
     numImages: generation.numImages,
     scheduler: generation.scheduler,
+    width: generation.width,
+    height: generation.height,
     durationMs: generation.durationMs,
     unknownWords: generation.unknownWords ?? [],
     images: generation.images.map((image) => ({
@@ -51,11 +54,13 @@ export class GenerationsService {
     private readonly inference: InferenceService,
     private readonly storage: StoragePort,
     private readonly quotas: QuotasService,
+    @Inject(APP_CONFIG) private readonly config: RuntimeConfig,
   ) {}
 
   async createGeneration(tenantId: string, body: CreateGenerationDto): Promise<GenerationDto> {
     const started = Date.now();
     const model = await this.requireModel(body.baseModel);
+    const size = await this.resolveSize(model, body);
     await this.quotas.assertStorageRoom(tenantId, 0);
     const uses = body.adapters ?? [];
     const rows = await this.requireAdapters(tenantId, uses, model);
@@ -70,6 +75,7 @@ export class GenerationsService {
       guidanceScale: body.guidanceScale ?? GENERATION_DEFAULTS.guidanceScale,
       scheduler: body.scheduler ?? GENERATION_DEFAULTS.scheduler,
       numImages: body.numImages ?? GENERATION_DEFAULTS.numImages,
+      ...size,
     };
     const result = await this.generateImages(model, request, rows);
 
@@ -81,7 +87,7 @@ export class GenerationsService {
       for (const [index, png] of pngs.entries()) {
         const storageKey = generationImageKey(tenantId, id, index);
         await this.storage.put(storageKey, png);
-        images.push({ id: randomUUID(), imageIndex: index, storageKey, mimeType: 'image/png', width: result.imageSize, height: result.imageSize, bytes: png.length });
+        images.push({ id: randomUUID(), imageIndex: index, storageKey, mimeType: 'image/png', width: result.width, height: result.height, bytes: png.length });
       }
       const saved = await this.generations.createWithImages(
         {
@@ -96,8 +102,8 @@ export class GenerationsService {
           guidanceScale: request.guidanceScale,
           numImages: request.numImages,
           scheduler: request.scheduler,
-          width: result.imageSize,
-          height: result.imageSize,
+          width: result.width,
+          height: result.height,
           durationMs: Date.now() - started,
           unknownWords: result.unknownWords,
         },
@@ -144,6 +150,29 @@ export class GenerationsService {
     if (dir) return { name, dir };
     if (requested) throw new BadRequestException(`baseModel "${requested}" is not installed (see GET /v1/models)`);
     throw new ServiceUnavailableException(`The bundled base model ${DEFAULT_BASE_MODEL} is not installed on this server yet; name an installed baseModel`);
+  }
+
+  /**
+   * The request's image size (the model's native one by default), checked before anything runs: both
+   * sides multiples of the model's size multiple up to its maximum, and the estimated activations of
+   * all its images within GENERATION_MEMORY_BUDGET_MB. A model whose configs cannot be read is left
+   * to the engine (which then answers that it cannot load it).
+   */
+  private async resolveSize(model: ModelRef, body: CreateGenerationDto): Promise<Partial<ImageSize>> {
+    const geometry = await this.models.findGeometry(model.name);
+    if (!geometry) return { width: body.width, height: body.height };
+    const { native } = imageSizeRules(geometry);
+    const size = { width: body.width ?? native.width, height: body.height ?? native.height };
+    const images = body.numImages ?? GENERATION_DEFAULTS.numImages;
+    const guided = (body.guidanceScale ?? GENERATION_DEFAULTS.guidanceScale) !== 1;
+    try {
+      checkImageSize(geometry, size);
+      checkActivationBudget(geometry, size, { images, guided, budgetBytes: this.config.generation.memoryBudgetBytes, budgetName: 'GENERATION_MEMORY_BUDGET_MB' });
+    } catch (error) {
+      if (error instanceof ImageSizeError) throw new BadRequestException(error.message);
+      throw error;
+    }
+    return size;
   }
 
   /** The tenant's adapters in request order; each must be made for the generation's base model. */

@@ -120,7 +120,7 @@ export class GenerationBatcher {
     this.record(batch);
     try {
       const reply = await this.thread.generate(lane.model, batch.map((w) => w.request));
-      batch.forEach((w, i) => w.resolve({ ...reply.results[i], imageSize: reply.imageSize }));
+      batch.forEach((w, i) => w.resolve(reply.results[i]));
       this.notify(batch, true);
     } catch (error) {
       for (const w of batch) w.reject(error as Error);

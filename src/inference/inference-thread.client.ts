@@ -91,7 +91,7 @@ export class InferenceThreadClient implements OnModuleDestroy {
   private ensureThread(): Worker {
     if (this.thread) return this.thread;
     const thread = new Worker(THREAD_ENTRY, {
-      workerData: { adapterCacheSize: this.config.generation.adapterCacheSize, threads: this.config.generation.threads },
+      workerData: { adapterCacheSize: this.config.generation.adapterCacheSize, threads: this.config.generation.threads, memoryBudgetBytes: this.config.generation.memoryBudgetBytes },
     });
     thread.on('message', (message: InferenceReplyMessage) => {
       const waiter = this.pending.get(message.callId);

@@ -21,11 +21,11 @@ export interface AdapterRef {
 /** The engine's request as it crosses to the thread: adapters named by id (the thread holds them parsed). */
 export type InferenceRequest = Omit<GenerationRequest, 'adapters'> & { adapters: AdapterRef[] };
 
-/** The engine's result with its images encoded as PNG files, one per image. */
+/** The engine's result (with the images' width and height) with its images encoded as PNG files, one per image. */
 export type InferenceResult = Omit<GenerationResult, 'images'> & { images: Uint8Array[] };
 
-/** One request's result and the side of its square images. */
-export type GeneratedImages = InferenceResult & { imageSize: number };
+/** One request's result. */
+export type GeneratedImages = InferenceResult;
 
 export type InferenceCall =
   | { type: 'acquire'; model: ModelRef; adapters: { id: string; bytes?: Uint8Array }[] }
@@ -41,7 +41,6 @@ export interface AcquireReply {
 }
 
 export interface GenerateReply {
-  imageSize: number;
   results: InferenceResult[];
 }
 

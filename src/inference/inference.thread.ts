@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { type LoraAdapter, parseLoraAdapter, createPipeline, encodeImagePng, type TextToImagePipeline } from '../engine';
+import { type LoraAdapter, parseLoraAdapter, createPipeline, encodeRgbPng, type TextToImagePipeline } from '../engine';
 import { AdapterCache } from './adapter-cache';
 import type { AcquireReply, GenerateReply, InferenceCall, InferenceReplyMessage, InferenceRequest, InferenceRequestMessage, ModelRef, StatsReply } from './inference.protocol';
 
@@ -24,7 +24,7 @@ interface LoadedPipeline {
 
 class ModelLoadError extends Error {}
 
-const settings = workerData as { adapterCacheSize: number; threads: number };
+const settings = workerData as { adapterCacheSize: number; threads: number; memoryBudgetBytes?: number };
 const adapters = new AdapterCache<LoraAdapter>(settings.adapterCacheSize);
 const pipelines = new Map<string, LoadedPipeline>();
 
@@ -52,7 +52,7 @@ async function pipelineEntry(model: ModelRef): Promise<LoadedPipeline> {
     entry.retired = true;
     if (entry.active === 0) release(entry);
   }
-  const pipeline = createPipeline(model.dir, { intraOpThreads: settings.threads }).catch((error: Error) => {
+  const pipeline = createPipeline(model.dir, { intraOpThreads: settings.threads, memoryBudgetBytes: settings.memoryBudgetBytes }).catch((error: Error) => {
     pipelines.delete(model.dir);
     throw new ModelLoadError(`base model ${model.name} could not be loaded: ${error.message}`);
   });
@@ -98,11 +98,10 @@ async function generate(model: ModelRef, requests: InferenceRequest[]): Promise<
     }));
     // One engine call for the whole batch: every request keeps its own adapters, guidance and seed.
     const results = await pipeline.generate(engineRequests);
-    const size = pipeline.imageSize;
     const encoded = await Promise.all(
-      results.map(async (result) => ({ ...result, images: await Promise.all(result.images.map((chw) => encodeImagePng(chw, size))) })),
+      results.map(async (result) => ({ ...result, images: await Promise.all(result.images.map((chw) => encodeRgbPng(chw, result.width, result.height))) })),
     );
-    return { imageSize: size, results: encoded };
+    return { results: encoded };
   } finally {
     entry.active -= 1;
     if (entry.retired && entry.active === 0) release(entry);

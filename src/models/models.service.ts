@@ -2,7 +2,7 @@ import { Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { access, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { APP_CONFIG, RuntimeConfig } from '../config/config.module';
-import { BUNDLED_MODEL_NAME } from '../engine';
+import { BUNDLED_MODEL_NAME, describeModelFolder, type ModelDescription, type ModelGeometry, readModelGeometry } from '../engine';
 import { MODEL_ID } from './base-model.decorator';
 import { BaseModelDto, BaseModelListDto } from './models.dto';
 
@@ -20,20 +20,24 @@ async function readJson(path: string): Promise<Record<string, unknown> | null> {
   }
 }
 
-/**
- * Pixel side of the generated images: the engine's recorded sample space for pixel-space models that
- * fold patches into channels, else the UNet's `sample_size` times the VAE's downsampling for latent
- * models (2^(blocks-1), as diffusers computes `vae_scale_factor`).
- */
-function resolutionOf(modelIndex: Record<string, unknown>, unet: Record<string, unknown> | null, vae: Record<string, unknown> | null): number | null {
-  const space = modelIndex._sample_space as { imageSize?: unknown } | undefined;
-  if (typeof space?.imageSize === 'number' && space.imageSize > 0) return space.imageSize;
-  const sample = unet?.sample_size;
-  const side = Array.isArray(sample) ? sample[0] : sample;
-  if (typeof side !== 'number' || side <= 0) return null;
-  const blocks = vae?.block_out_channels;
-  const factor = Array.isArray(blocks) && blocks.length > 0 ? 2 ** (blocks.length - 1) : 1;
-  return side * factor;
+/** What the engine reads of a folder, as GET /v1/models reports it; nulls when its configs cannot be read. */
+function describedFields(d: ModelDescription | null): Omit<BaseModelDto, 'id' | 'unetClass' | 'modelIndex' | 'modelCard'> {
+  const space = d?.sampleSpace;
+  const components = { unet: d?.components.unet ?? null, textEncoder: d?.components.textEncoder ?? null, vae: d?.components.vae ?? null };
+  const present = Object.values(components).filter((c) => c !== null);
+  return {
+    resolution: d?.sizes.native.width ?? null,
+    width: d?.sizes.native.width ?? null,
+    height: d?.sizes.native.height ?? null,
+    space: space?.type ?? null,
+    vaeScaleFactor: space?.type === 'latent' ? space.vaeScaleFactor : null,
+    latentChannels: space?.type === 'latent' ? space.latentChannels : null,
+    patchSize: space?.type === 'pixel' ? space.patchSize : null,
+    sizes: d ? { multiple: d.sizes.multiple, maxWidth: d.sizes.maxWidth, maxHeight: d.sizes.maxHeight } : null,
+    components,
+    parameters: present.length > 0 ? present.reduce((sum, c) => sum + c.parameters, 0) : null,
+    dtype: d?.dtype ?? null,
+  };
 }
 
 /** Base models are diffusers-format folders in MODELS_DIR, recognised by their `model_index.json`. */
@@ -44,8 +48,9 @@ export class ModelsService {
   async listModels(): Promise<BaseModelListDto> {
     let names: string[];
     try {
+      // Symlinked folders count too (a shared model store linked in); describe() needs their model_index.json.
       names = (await readdir(this.config.modelsDir, { withFileTypes: true }))
-        .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
+        .filter((entry) => (entry.isDirectory() || entry.isSymbolicLink()) && !entry.name.startsWith('.'))
         .map((entry) => entry.name)
         .sort();
     } catch {
@@ -66,6 +71,12 @@ export class ModelsService {
     return MODEL_ID.test(id) ? ((await this.describe(id))?.resolution ?? null) : null;
   }
 
+  /** The configs that decide an installed model's sizes and activation memory, or null when they cannot be read. */
+  async findGeometry(id: string): Promise<ModelGeometry | null> {
+    const folder = await this.findModelDir(id);
+    return folder ? readModelGeometry(folder).catch(() => null) : null;
+  }
+
   /** The folder of an installed model (one with a model_index.json), or null; never leaves MODELS_DIR. */
   async findModelDir(id: string): Promise<string | null> {
     if (!MODEL_ID.test(id) || id.includes('..')) return null;
@@ -82,7 +93,7 @@ export class ModelsService {
     const folder = join(this.config.modelsDir, name);
     const modelIndex = await readJson(join(folder, 'model_index.json'));
     if (!modelIndex) return null;
-    const [unet, vae] = await Promise.all([readJson(join(folder, 'unet', 'config.json')), readJson(join(folder, 'vae', 'config.json'))]);
+    const [unet, description] = await Promise.all([readJson(join(folder, 'unet', 'config.json')), describeModelFolder(folder).catch(() => null)]);
     let modelCard: string | null = null;
     try {
       const card = await readFile(join(folder, 'README.md'));
@@ -92,7 +103,7 @@ export class ModelsService {
     }
     return {
       id: name,
-      resolution: resolutionOf(modelIndex, unet, vae),
+      ...describedFields(description),
       unetClass: typeof unet?._class_name === 'string' ? unet._class_name : null,
       modelIndex,
       modelCard,

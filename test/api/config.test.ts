@@ -79,12 +79,14 @@ describe('configuration', () => {
       GENERATION_BATCH_MAX_IMAGES: '32',
       ADAPTER_CACHE_SIZE: '8',
       INFERENCE_THREADS: '2',
+      GENERATION_MEMORY_BUDGET_MB: '512',
     });
     assert.deepEqual(custom.worker, { embedded: false, leaseMs: 30_000, pollMs: 200, checkpointEvery: 10, threads: 3 });
-    assert.deepEqual(custom.generation, { batchWindowMs: 0, batchMaxImages: 32, adapterCacheSize: 8, threads: 2 });
-    assert.throws(() => loadConfig({ EMBEDDED_WORKER: 'maybe', GENERATION_BATCH_MAX_IMAGES: '0', WORKER_LEASE_S: '1' }), (error: unknown) => {
+    assert.deepEqual(custom.generation, { batchWindowMs: 0, batchMaxImages: 32, adapterCacheSize: 8, threads: 2, memoryBudgetBytes: 512 * 1024 * 1024 });
+    assert.equal(defaults.generation.memoryBudgetBytes, 8192 * 1024 * 1024);
+    assert.throws(() => loadConfig({ EMBEDDED_WORKER: 'maybe', GENERATION_BATCH_MAX_IMAGES: '0', WORKER_LEASE_S: '1', GENERATION_MEMORY_BUDGET_MB: '0' }), (error: unknown) => {
       const text = (error as ConfigError).problems.join('\n');
-      for (const name of ['EMBEDDED_WORKER', 'GENERATION_BATCH_MAX_IMAGES', 'WORKER_LEASE_S']) assert.match(text, new RegExp(name));
+      for (const name of ['EMBEDDED_WORKER', 'GENERATION_BATCH_MAX_IMAGES', 'WORKER_LEASE_S', 'GENERATION_MEMORY_BUDGET_MB']) assert.match(text, new RegExp(name));
       return true;
     });
   });

@@ -14,7 +14,7 @@ function fakeEngine(delayMs = 20) {
     generate: async (model: ModelRef, requests: InferenceRequest[]): Promise<GenerateReply> => {
       calls.push({ model: model.name, requests });
       await new Promise((resolve) => setTimeout(resolve, delayMs));
-      return { imageSize: 16, results: requests.map((r) => ({ seed: r.seed, images: Array.from({ length: r.numImages }, () => Uint8Array.of(r.seed)), unknownWords: [] })) };
+      return { results: requests.map((r) => ({ seed: r.seed, width: 16, height: 16, images: Array.from({ length: r.numImages }, () => Uint8Array.of(r.seed)), unknownWords: [] })) };
     },
   };
   return { calls, engine: engine as unknown as InferenceThreadClient };
@@ -70,7 +70,7 @@ describe('generation batcher', () => {
     const engine = {
       generate: async (_model: ModelRef, requests: InferenceRequest[]) => {
         if (fail) throw new Error('engine down');
-        return { imageSize: 16, results: requests.map((r) => ({ seed: r.seed, images: [], unknownWords: [] })) };
+        return { results: requests.map((r) => ({ seed: r.seed, width: 16, height: 16, images: [], unknownWords: [] })) };
       },
     } as unknown as InferenceThreadClient;
     const b = batcher(engine, 5);
@@ -94,7 +94,7 @@ describe('inference service', () => {
       generate: async (_model: ModelRef, requests: InferenceRequest[]): Promise<GenerateReply> => {
         events.push(`generate ${requests.map((r) => r.seed).join(',')}`);
         if (failGenerate) throw new Error('engine down');
-        return { imageSize: 16, results: requests.map((r) => ({ seed: r.seed, images: [Uint8Array.of(r.seed)], unknownWords: ['x'] })) };
+        return { results: requests.map((r) => ({ seed: r.seed, width: 16, height: 16, images: [Uint8Array.of(r.seed)], unknownWords: ['x'] })) };
       },
     } as unknown as InferenceThreadClient;
     return { events, thread };
@@ -108,7 +108,7 @@ describe('inference service', () => {
       read.push(id);
       return Uint8Array.of(0);
     });
-    assert.deepEqual(result, { seed: 7, images: [Uint8Array.of(7)], unknownWords: ['x'], imageSize: 16 });
+    assert.deepEqual(result, { seed: 7, width: 16, height: 16, images: [Uint8Array.of(7)], unknownWords: ['x'] });
     assert.deepEqual(read, ['x', 'y']);
     assert.deepEqual(events, ['acquire x,y', 'generate 7', 'release x,y']);
   });

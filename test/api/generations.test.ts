@@ -217,6 +217,55 @@ describe('generations', () => {
     assert.equal((await t.app.get(InferenceService).stats()).pinned, 0);
   });
 
+  it('makes images of the requested width and height, and refuses sizes the model cannot make with 400 naming the field and the allowed values', async () => {
+    const res = await generate(key, { prompt: 'sun', steps: 2, seed: 4, width: 24, height: 16 });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.deepEqual([res.body.width, res.body.height, res.body.images[0].width, res.body.images[0].height], [24, 16, 24, 16]);
+    const meta = await sharp(Buffer.from(res.body.images[0].data, 'base64')).metadata();
+    assert.deepEqual([meta.width, meta.height], [24, 16]);
+    const stored = await t.http().get(`/v1/generations/${res.body.id}/images/0?upscale=2`).set(...bearer(key)).buffer(true).parse(binaryParser);
+    assert.deepEqual([(await sharp(stored.body).metadata()).width, (await sharp(stored.body).metadata()).height], [48, 32]);
+    const native = await generate(key, { prompt: 'sun', steps: 1 });
+    assert.deepEqual([native.body.width, native.body.height], [16, 16], "the model's native size by default");
+
+    // The tiny model: 16 px over 2×2 patches and two UNet levels, so multiples of 4, at most 4 × 16.
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ width: 18 }, /^width must be a multiple of 4 from 4 to 64 for this model \(native 16\), got 18$/],
+      [{ height: 68 }, /^height must be a multiple of 4 from 4 to 64 for this model \(native 16\), got 68$/],
+      [{ width: 0 }, /^width must be a multiple of 4 from 4 to 64/],
+      [{ width: 16.5 }, /^width must be an integer/],
+      [{ height: '16' }, /^height must be an integer/],
+    ];
+    for (const [size, message] of cases) {
+      const bad = await generate(key, { prompt: 'sun', steps: 1, ...size });
+      assert.equal(bad.status, 400, JSON.stringify(size));
+      assert.match(bad.body.message, message, JSON.stringify(size));
+    }
+  });
+
+  it('refuses with 400 a size whose estimated activations exceed GENERATION_MEMORY_BUDGET_MB, before anything runs', async () => {
+    const { estimateActivationBytes, readModelGeometry } = await import('../../src/engine');
+    const geometry = await readModelGeometry(join(modelsDir, 'emoji-base'));
+    const memoryBudgetBytes = estimateActivationBytes(geometry, { width: 32, height: 32 }, { images: 2, guided: true }).peakBytes;
+    const small = await startTestApp({ modelsDir, generation: { memoryBudgetBytes } });
+    try {
+      const smallKey = (await createTenant(small)).apiKey;
+      const post = (body: Record<string, unknown>) => small.http().post('/v1/generations').set(...bearer(smallKey)).send(body);
+      assert.equal((await post({ prompt: 'sun', steps: 1, width: 32, height: 32, numImages: 2 })).status, 201);
+      const over = await post({ prompt: 'sun', steps: 1, width: 48, height: 32, numImages: 2 });
+      assert.equal(over.status, 400, JSON.stringify(over.body));
+      assert.match(over.body.message, /^width 48 is too large: 48×32 for 2 image\(s\) with guidance needs an estimated \d+ MiB of activations, over the budget of \d+ MiB \(GENERATION_MEMORY_BUDGET_MB\); with height 32, width must be a multiple of 4 from 4 to (32|36|40|44)$/);
+      const tall = await post({ prompt: 'sun', steps: 1, width: 32, height: 48, numImages: 2 });
+      assert.equal(tall.status, 400);
+      assert.match(tall.body.message, /^height 48 is too large: 32×48 /);
+      // Without guidance the same size needs half the UNet rows.
+      assert.equal((await post({ prompt: 'sun', steps: 1, width: 48, height: 32, numImages: 2, guidanceScale: 1 })).status, 201);
+      assert.equal((await small.http().get('/v1/generations').set(...bearer(smallKey))).body.data.length, 2, 'nothing stored for refused requests');
+    } finally {
+      await small.close();
+    }
+  });
+
   it('refuses with 422 an adapter whose layers do not fit the base model', async () => {
     const wrongShape = await t.http().post('/v1/adapters').set(...bearer(key)).field('name', 'for-another-model').attach('file', (await import('../support/safetensors')).peftLora(4, { alpha: '4' }), 'x.safetensors');
     const res = await generate(key, { prompt: 'x', steps: 1, adapters: [{ id: wrongShape.body.id }] });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { adapterUsageFromMetadata } from '../../src/adapters/adapters.service';
 import { previewSubjects, PREVIEW_PROMPTS } from '../../src/fine-tunes/fine-tune-preview';
-import { defaultStylePhrase, normalizeStylePhrase, STYLE_PHRASE_MAX_LENGTH, withStylePhrase } from '../../src/fine-tunes/style-phrase';
+import { defaultStylePhrase, normalizeStylePhrase, STYLE_PHRASE_MAX_LENGTH, withoutStylePhrase, withStylePhrase } from '../../src/fine-tunes/style-phrase';
 
 describe('style phrase', () => {
   it('is appended to captions that lack it, after a comma', () => {
@@ -10,6 +10,13 @@ describe('style phrase', () => {
     assert.equal(withStylePhrase('  a red fox,  ', 'acme style'), 'a red fox, acme style');
     assert.equal(withStylePhrase('', 'acme style'), 'acme style', 'an uncaptioned image trains on the phrase alone');
     assert.equal(withStylePhrase(null, 'acme style'), 'acme style');
+  });
+
+  it('is taken out again for the content caption that output preservation uses', () => {
+    assert.equal(withoutStylePhrase(withStylePhrase('a red fox', 'acme style'), 'acme style'), 'a red fox');
+    assert.equal(withoutStylePhrase('ACME  Style, a red fox, on snow', 'acme style'), 'a red fox, on snow');
+    assert.equal(withoutStylePhrase('a red fox', null), 'a red fox');
+    assert.equal(withoutStylePhrase('acme style', 'acme style'), '', 'an uncaptioned image has an empty content caption');
   });
 
   it('leaves captions that already contain it (any case or spacing) as they are', () => {

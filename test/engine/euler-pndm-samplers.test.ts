@@ -311,8 +311,9 @@ describe('text-to-image pipeline with the new samplers', () => {
     const model = { ...base, schedulerConfig: parseSchedulerConfig({ ...SD15, set_alpha_to_one: true }) };
     const size = model.sampleSpace.imageSize;
     const { pixelUnshuffle } = await import('../../src/engine/models/pixel-shuffle');
+    const { patchSizeOf } = await import('../../src/engine/models/sample-space');
     const target = new Random(31).randn(3 * size * size).map((v) => Math.tanh(v) * 0.9);
-    const x0 = pixelUnshuffle(target, 1, 3, size, size, model.sampleSpace.patchSize);
+    const x0 = pixelUnshuffle(target, 1, 3, size, size, patchSizeOf(model.sampleSpace));
     const seen: number[] = [];
     let firstInput: Float32Array | null = null;
     const oracle = {

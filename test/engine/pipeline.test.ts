@@ -14,6 +14,7 @@ import { createLoraAdapter, LoraAdapter, type ModuleShape } from '../../src/engi
 import { writeLoraFile } from '../../src/engine/lora/lora-file.writer';
 import { loadDiffusionModel, saveDiffusionModel } from '../../src/engine/models/diffusion-model';
 import { Random } from '../../src/engine/schedulers';
+import { patchSizeOf } from '../../src/engine/models/sample-space';
 import { relErr } from '../support/numerics';
 
 const model = createRandomModel({ seed: 3 });
@@ -129,7 +130,7 @@ test('with an exact denoiser, sampling reconstructs the target image (v-predicti
   const { TextToImagePipeline } = await import('../../src/engine/pipeline/text-to-image.pipeline');
   const size = model.sampleSpace.imageSize;
   const target = new Random(31).randn(3 * size * size).map((v) => Math.tanh(v) * 0.9);
-  const x0 = pixelUnshuffle(target, 1, 3, size, size, model.sampleSpace.patchSize);
+  const x0 = pixelUnshuffle(target, 1, 3, size, size, patchSizeOf(model.sampleSpace));
   const schedule = new NoiseSchedule(model.schedulerConfig);
   // Oracle: the v that a perfect model predicts for x_t when the clean sample is x0.
   const oracle = {

@@ -1,28 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { loadDiffusionModel, type DiffusionModel } from '../../src/engine';
 import { OrtTextEncoder, OrtUNetDenoiser } from '../../src/engine/pipeline/onnx-executors';
 import { readSafetensorsFile } from '../../src/engine/io/safetensors';
 import { relErr } from '../support/numerics';
 import { parseAutoencoderKlConfig, vaeScaleFactor } from '../../src/engine/models/autoencoder-kl.model';
 import { OrtAutoencoderKl } from '../../src/engine/pipeline/vae-executors';
+import { TINY_SD_DIR as FIXTURE, TINY_SD_REFS as REFS, loadTinySd as tinySd } from '../support/tiny-sd';
 
 // A tiny SD-1.5-shaped pipeline saved by diffusers 0.27.2, with references computed by diffusers and
 // CLIP's own tokenizer (its README says how). Loaded exactly as it is, from beside the repository.
-const FIXTURE = path.resolve(__dirname, '..', '..', '..', '..', 'shared', 'fixtures', 'tiny-sd');
-const REFS = path.join(FIXTURE, 'references');
 
 interface TokenReference {
   prompts: { index: number; text: string; bpe_ids: number[]; input_ids: number[] }[];
-}
-
-let model: DiffusionModel | undefined;
-async function tinySd(): Promise<DiffusionModel> {
-  assert.ok(existsSync(path.join(FIXTURE, 'model_index.json')), `the tiny-sd fixture is missing at ${FIXTURE}`);
-  model ??= await loadDiffusionModel(FIXTURE);
-  return model;
 }
 
 test('tiny-sd: CLIP token ids from vocab.json + merges.txt equal CLIP\'s own, truncation keeping EOS', async () => {

@@ -6,6 +6,7 @@ import { pixelUnshuffle } from '../../src/engine/models/pixel-shuffle';
 import { NoiseSchedule, Random } from '../../src/engine/schedulers';
 import { LossProportionalSampler, measureImageLosses, x0ErrorWeight } from '../../src/lab/pretraining/focus-sampler';
 import { createTrainingStep } from '../../src/engine/training/training-backend';
+import { patchSizeOf } from '../../src/engine/models/sample-space';
 import type { CaptionedImages } from '../../src/lab/pretraining/pretrain.trainer';
 
 test('loss-proportional sampler draws each index with probability ∝ loss^power', () => {
@@ -78,7 +79,7 @@ test('per-image x̂0 errors agree with the training graph’s per-sample losses 
   const rng = new Random(11);
   const captions = Array.from({ length: count }, (_, i) => data.caption(i, rng));
   const enc = model.tokenizer.encodeBatch(captions, { maxLength: model.maxLength, padding: 'max_length', truncation: true, dtype: 'int64' });
-  const clean = pixelUnshuffle(images, count, 3, size, size, model.sampleSpace.patchSize);
+  const clean = pixelUnshuffle(images, count, 3, size, size, patchSizeOf(model.sampleSpace));
   const expected = new Float64Array(count);
   for (const step of timesteps) {
     const t = new Array(count).fill(step);

@@ -19,7 +19,11 @@ export function writeFakeModel(modelsDir: string, name: string, options: { laten
   writeFileSync(join(folder, 'unet', 'config.json'), JSON.stringify({ _class_name: 'UNet2DConditionModel', sample_size: sampleSize }));
   if (options.latent) {
     mkdirSync(join(folder, 'vae'), { recursive: true });
-    writeFileSync(join(folder, 'vae', 'config.json'), JSON.stringify({ _class_name: 'AutoencoderKL', block_out_channels: [32, 64, 64] }));
+    const blocks = 3;
+    writeFileSync(
+      join(folder, 'vae', 'config.json'),
+      JSON.stringify({ _class_name: 'AutoencoderKL', block_out_channels: [32, 64, 64], down_block_types: Array(blocks).fill('DownEncoderBlock2D'), up_block_types: Array(blocks).fill('UpDecoderBlock2D'), latent_channels: 4 }),
+    );
   }
   if (options.card) writeFileSync(join(folder, 'README.md'), options.card);
 }

@@ -1,5 +1,7 @@
 import { DiffusionModel, sampleShape, tokenizeCaptions } from '../models/diffusion-model';
 import { pixelUnshuffle } from '../models/pixel-shuffle';
+import { vaeToLatents } from '../models/sample-space';
+import { OrtAutoencoderKl } from '../pipeline/vae-executors';
 import { ModuleShape } from '../lora/lora-adapter';
 import { NoiseSchedule, Random } from '../schedulers';
 import { OrtTextEncoder } from '../pipeline/onnx-executors';
@@ -7,7 +9,7 @@ import type { TrainingStepInputs } from '../training/denoiser-training-graph';
 import type { FineTuneHyperparameters } from './fine-tune.hyperparameters';
 import type { Denoiser } from '../pipeline/denoiser';
 
-/** An expert demonstration: an image at the model's resolution (CHW RGB in [-1, 1]) and its caption. */
+/** An expert demonstration: an image at the model's native size (CHW RGB in [-1, 1]) and its caption. */
 export interface Demonstration {
   image: Float32Array;
   caption: string;
@@ -20,7 +22,7 @@ export interface PreparedDemonstrations {
   model: DiffusionModel;
   hp: FineTuneHyperparameters;
   sampleLen: number;
-  /** Demonstrations in the UNet's sample space. */
+  /** Demonstrations in the UNet's sample space (latent models: scaled VAE latents). */
   x0: Float32Array[];
   /** Text embeddings per demonstration, and of the empty caption. */
   embeddings: Float32Array[];
@@ -42,13 +44,10 @@ export async function prepareDemonstrations(
   textEncoder: OrtTextEncoder,
   modules: string[],
   moduleShapes: Map<string, ModuleShape>,
+  opts: { intraOpThreads?: number } = {},
 ): Promise<PreparedDemonstrations> {
   const [c, h, w] = sampleShape(model);
-  const size = model.sampleSpace.imageSize;
-  const x0 = demos.map((d) => {
-    if (d.image.length !== 3 * size * size) throw new Error(`demonstration images must be 3×${size}×${size}`);
-    return pixelUnshuffle(d.image, 1, 3, size, size, model.sampleSpace.patchSize);
-  });
+  const x0 = await toSampleSpace(model, demos, opts);
   const preserve = hp.preservationWeight > 0;
   const texts = [...demos.map((d) => d.caption), '', ...(preserve ? demos.map((d) => d.contentCaption ?? d.caption) : [])];
   const { inputIds, attentionMask: mask } = tokenizeCaptions(model, texts);
@@ -72,6 +71,38 @@ export async function prepareDemonstrations(
     modules,
     moduleShapes,
   };
+}
+
+/** Latent models encode this many demonstrations per VAE call. */
+const ENCODE_BATCH = 8;
+
+/**
+ * Demonstration images in the UNet's sample space, computed once per run: pixel models fold their
+ * patches; latent models encode with the VAE and take the posterior mean, (mean − shift) · scale.
+ * The mean rather than a sample: the latents are computed once and reused for every step, so one
+ * frozen draw would add a fixed offset of the posterior's noise to every target without the
+ * averaging that a fresh draw per step gives; the mean is that average.
+ */
+async function toSampleSpace(model: DiffusionModel, demos: Demonstration[], opts: { intraOpThreads?: number }): Promise<Float32Array[]> {
+  const size = model.sampleSpace.imageSize;
+  for (const d of demos) if (d.image.length !== 3 * size * size) throw new Error(`demonstration images must be 3×${size}×${size}`);
+  const space = model.sampleSpace;
+  if (space.type === 'pixel') return demos.map((d) => pixelUnshuffle(d.image, 1, 3, size, size, space.patchSize));
+  if (!model.vae) throw new Error(`${model.name} is a latent model without its VAE`);
+  const vae = await OrtAutoencoderKl.create(model.vae.config, model.vae.params, size, { intraOpThreads: opts.intraOpThreads, parts: ['encoder'] });
+  try {
+    const out: Float32Array[] = [];
+    for (let i = 0; i < demos.length; i += ENCODE_BATCH) {
+      const chunk = demos.slice(i, i + ENCODE_BATCH);
+      const { mean } = await vae.encode(stack(chunk.map((d) => d.image)), chunk.length);
+      const latents = vaeToLatents(space, mean);
+      const len = latents.length / chunk.length;
+      chunk.forEach((_, k) => out.push(latents.slice(k * len, (k + 1) * len)));
+    }
+    return out;
+  } finally {
+    await vae.release();
+  }
 }
 
 /** A demonstration's text conditioning, or the empty caption's when it is dropped. */

@@ -102,7 +102,7 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
   const preserve = hp.preservationWeight > 0;
   const preservationRowCount = Math.max(1, Math.round(hp.batchSize / 2));
   const reference = o.method === 'dro' || preserve ? await OrtUNetDenoiser.create(model, [], { intraOpThreads: o.intraOpThreads }) : null;
-  const prep = await prepareDemonstrations(model, hp, o.demonstrations, textEncoder, modules, moduleShapes);
+  const prep = await prepareDemonstrations(model, hp, o.demonstrations, textEncoder, modules, moduleShapes, { intraOpThreads: o.intraOpThreads });
   await textEncoder.release();
 
   const adapter = o.initAdapter ? cloneAdapter(o.initAdapter) : createLoraAdapter(moduleShapes, { rank: hp.rank, alpha: hp.alpha, seed: hp.seed, targetModules: modules });

@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileAtomic } from './atomic-write';
 import {
   readSafetensorsFile,
+  readSafetensorsHeader,
   serializeSafetensors,
   type NamedTensor,
   type SafetensorsFile,
@@ -179,8 +180,8 @@ export interface ReadWeightsOptions {
   filter?: (name: string) => boolean;
 }
 
-/** Reads a sharded checkpoint through its `*.safetensors.index.json` weight map. */
-export async function readShardedSafetensors(indexFile: string, opts: { filter?: (name: string) => boolean } = {}): Promise<SafetensorsFile> {
+/** A shard index's weight map as shard file → the tensors it holds (shard names may not leave the folder). */
+async function readShardMap(indexFile: string, filter?: (name: string) => boolean): Promise<Map<string, Set<string>>> {
   const index = await readJson(indexFile);
   const weightMap = index.weight_map as Record<string, unknown> | undefined;
   if (!weightMap || typeof weightMap !== 'object') throw new ModelFolderError(`${indexFile} has no weight_map`);
@@ -189,10 +190,16 @@ export async function readShardedSafetensors(indexFile: string, opts: { filter?:
     if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\') || shard.startsWith('.')) {
       throw new ModelFolderError(`${indexFile}: invalid shard name for "${name}"`);
     }
-    if (opts.filter && !opts.filter(name)) continue;
+    if (filter && !filter(name)) continue;
     if (!byShard.has(shard)) byShard.set(shard, new Set());
     byShard.get(shard)!.add(name);
   }
+  return byShard;
+}
+
+/** Reads a sharded checkpoint through its `*.safetensors.index.json` weight map. */
+export async function readShardedSafetensors(indexFile: string, opts: { filter?: (name: string) => boolean } = {}): Promise<SafetensorsFile> {
+  const byShard = await readShardMap(indexFile, opts.filter);
   const tensors = new Map<string, NamedTensor>();
   const dtypes = new Map<string, DType>();
   const metadata: Record<string, string> = {};
@@ -208,6 +215,21 @@ export async function readShardedSafetensors(indexFile: string, opts: { filter?:
     Object.assign(metadata, file.metadata);
   }
   return { tensors, metadata, dtypes };
+}
+
+/** Every tensor's stored dtype and shape from a component's safetensors header(s), without reading tensor data. */
+export async function readComponentWeightsInfo(dir: string, component: string, variant?: string): Promise<Map<string, { dtype: string; shape: number[] }>> {
+  const where = await locateComponentWeights(dir, component, variant);
+  const out = new Map<string, { dtype: string; shape: number[] }>();
+  const addHeader = async (file: string, wanted?: Set<string>) => {
+    for (const [name, info] of (await readSafetensorsHeader(file)).tensors) if (!wanted || wanted.has(name)) out.set(name, { dtype: info.dtype, shape: info.shape });
+  };
+  if (where.kind === 'single') {
+    await addHeader(where.file);
+    return out;
+  }
+  for (const [shard, names] of await readShardMap(where.file)) await addHeader(path.join(path.dirname(where.file), shard), names);
+  return out;
 }
 
 /** Reads all weights of a component (e.g. "unet"), single-file or sharded. */

@@ -19,16 +19,11 @@ import { Tokenizer } from '../tokenizer/tokenizer';
 import { loadTokenizer } from '../tokenizer/tokenizer.loader';
 import { BuiltTokenizer, serializeTokenizerJson } from '../tokenizer/word-level.tokenizer';
 import { SchedulerConfig, parseSchedulerConfig, serializeSchedulerConfig } from '../schedulers';
+import { AutoencoderKlConfig, parseAutoencoderKlConfig } from './autoencoder-kl.model';
+import { SampleSpace, latentSampleSpace } from './sample-space';
 
-/**
- * How images map to the UNet's sample space. Pixel-space models may fold f×f pixel patches into
- * channels (pixel_unshuffle) so a 32 px image is denoised as a 16×16 grid.
- */
-export interface SampleSpace {
-  type: 'pixel';
-  imageSize: number;
-  patchSize: number;
-}
+export type { ImageSize, LatentSampleSpace, PixelSampleSpace, SampleSpace } from './sample-space';
+export { sampleShape } from './sample-space';
 
 /** A loaded text-to-image model: diffusers-layout configs, weights and tokenizer. */
 export interface DiffusionModel {
@@ -42,6 +37,8 @@ export interface DiffusionModel {
   /** Raw tokenizer files, written back unchanged on save. */
   tokenizerFiles: Record<string, string>;
   sampleSpace: SampleSpace;
+  /** Latent models: the AutoencoderKL that maps images to the UNet's latents and back. */
+  vae?: { config: AutoencoderKlConfig; params: ParamMap };
   maxLength: number;
   extraIndex?: Record<string, unknown>;
 }
@@ -75,9 +72,27 @@ export async function modelWeightsVersion(dir: string): Promise<number> {
   return (await fsp.stat(file)).mtimeMs;
 }
 
-export function sampleShape(model: Pick<DiffusionModel, 'unetConfig' | 'sampleSpace'>): [number, number, number] {
-  const s = model.sampleSpace.imageSize / model.sampleSpace.patchSize;
-  return [model.unetConfig.in_channels, s, s];
+/**
+ * The sample space a folder describes: latent when it has a VAE (diffusers' layout), else the pixel
+ * space recorded as `_sample_space` in model_index.json, else plain pixels at the UNet's sample_size.
+ */
+export function readSampleSpace(index: Record<string, unknown>, unet: Pick<UNetConfig, 'sample_size'>, vae: AutoencoderKlConfig | null): SampleSpace {
+  if (vae) return latentSampleSpace(vae, unet);
+  const recorded = index._sample_space as { type?: unknown; imageSize?: unknown; patchSize?: unknown } | undefined;
+  if (recorded && recorded.type === 'pixel' && typeof recorded.imageSize === 'number' && typeof recorded.patchSize === 'number') {
+    return { type: 'pixel', imageSize: recorded.imageSize, patchSize: recorded.patchSize };
+  }
+  return { type: 'pixel', imageSize: unet.sample_size, patchSize: 1 };
+}
+
+/** Whether a model folder has a VAE component (its config is what diffusers reads first). */
+export async function hasVae(dir: string): Promise<boolean> {
+  try {
+    await fsp.access(path.join(dir, 'vae', 'config.json'));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function toParamMap(tensors: Map<string, NamedTensor>, ignore: (name: string) => boolean = () => false): ParamMap {
@@ -104,11 +119,8 @@ export async function loadDiffusionModel(dir: string): Promise<DiffusionModel> {
   }
   const tokenizer = await loadTokenizer(path.join(dir, 'tokenizer'));
   const tokenizerConfig = tokenizerFiles['tokenizer_config.json'] ? JSON.parse(tokenizerFiles['tokenizer_config.json']) : {};
-  const space = (index._sample_space as SampleSpace | undefined) ?? {
-    type: 'pixel',
-    imageSize: unetConfig.sample_size,
-    patchSize: 1,
-  };
+  // fp16 or fp32 weights alike are held as float32: every executor computes in float32.
+  const vae = (await hasVae(dir)) ? { config: parseAutoencoderKlConfig(await readComponentConfig(dir, 'vae')), params: toParamMap((await readComponentWeights(dir, 'vae')).tensors) } : undefined;
   return {
     name: path.basename(path.resolve(dir)),
     unetConfig,
@@ -118,9 +130,10 @@ export async function loadDiffusionModel(dir: string): Promise<DiffusionModel> {
     textParams: toParamMap(text.tensors, (k) => k.endsWith('position_ids')),
     tokenizer,
     tokenizerFiles,
-    sampleSpace: space,
+    sampleSpace: readSampleSpace(index, unetConfig, vae?.config ?? null),
+    ...(vae ? { vae } : {}),
     maxLength: Math.min(textConfig.max_position_embeddings, Number(tokenizerConfig.model_max_length ?? textConfig.max_position_embeddings)),
-    extraIndex: Object.fromEntries(Object.entries(index).filter(([k]) => k.startsWith('_') && !['_class_name', '_diffusers_version'].includes(k))),
+    extraIndex: Object.fromEntries(Object.entries(index).filter(([k]) => k.startsWith('_') && !['_class_name', '_diffusers_version', '_sample_space'].includes(k))),
   };
 }
 
@@ -160,6 +173,9 @@ export async function saveDiffusionModel(
       model.textParams,
       { dtype, metadata: opts.metadata },
     );
+    if (model.vae) {
+      await writeComponent(tmp, 'vae', { _class_name: 'AutoencoderKL', _diffusers_version: '0.32.0', ...model.vae.config }, model.vae.params, { dtype, metadata: opts.metadata });
+    }
     // diffusers writes Python-style JSON (-Infinity), so the serialised text is stored as is.
     await writeFileAtomic(path.join(tmp, 'scheduler', 'scheduler_config.json'), serializeSchedulerConfig(model.schedulerConfig));
     for (const [f, content] of Object.entries(model.tokenizerFiles)) await writeFileAtomic(path.join(tmp, 'tokenizer', f), content);
@@ -171,8 +187,10 @@ export async function saveDiffusionModel(
         text_encoder: ['transformers', 'CLIPTextModel'],
         tokenizer: ['transformers', 'PreTrainedTokenizerFast'],
         scheduler: ['diffusers', String(model.schedulerConfig._class_name ?? 'DPMSolverMultistepScheduler')],
+        ...(model.vae ? { vae: ['diffusers', 'AutoencoderKL'] as [string, string] } : {}),
       },
-      { ...model.extraIndex, _sample_space: model.sampleSpace },
+      // A latent model's sample space follows from its VAE; a pixel model records its patch folding.
+      model.sampleSpace.type === 'pixel' ? { ...model.extraIndex, _sample_space: model.sampleSpace } : { ...model.extraIndex },
     );
     await writeModelIndex(tmp, index);
   });

@@ -26,3 +26,9 @@ export interface TextEncoder {
   encode(ids: BigInt64Array, mask: Float32Array, batch: number): Promise<Float32Array>;
   release(): Promise<void>;
 }
+
+/** An AutoencoderKL's decoder at one image size: the VAE's z [N, latent_channels, h, w] → images [N, 3, H, W]. */
+export interface VaeDecoder {
+  decode(z: Float32Array, n: number): Promise<Float32Array>;
+  release(): Promise<void>;
+}

@@ -4,7 +4,7 @@ import { encodeModel } from '../onnx/onnx-model';
 import { createSession, ExecutionProviderChoice } from '../onnx/ort-session';
 import { unetForward } from '../models/unet-2d-condition.model';
 import { clipTextForward } from '../models/clip-text.model';
-import { DiffusionModel, sampleShape } from '../models/diffusion-model';
+import { DiffusionModel, ImageSize, sampleShape } from '../models/diffusion-model';
 import { DenoiseBatch, Denoiser, TextEncoder } from './denoiser';
 
 export interface OrtOptions {
@@ -12,13 +12,18 @@ export interface OrtOptions {
   intraOpThreads?: number;
 }
 
+export interface UNetSessionOptions extends OrtOptions {
+  /** Image size the session samples (spatial dimensions are static in the graph); the model's native size by default. */
+  size?: ImageSize;
+}
+
 /**
  * The UNet as an ONNX graph: weights are initializers, LoRA factors for `loraModules` are per-sample
  * inputs (batch and rank dynamic), so adapters change per request without re-export or reload.
  */
-export function exportUNetOnnx(model: DiffusionModel, loraModules: string[]): Uint8Array {
+export function exportUNetOnnx(model: DiffusionModel, loraModules: string[], size?: ImageSize): Uint8Array {
   const g = new OnnxGraphOps({ params: model.unetParams, lora: { modules: loraModules, perSample: true, trainable: false } });
-  const [c, h, w] = sampleShape(model);
+  const [c, h, w] = sampleShape(model, size);
   const l = model.maxLength;
   const sample = g.input('sample', [-1, c, h, w]);
   const t = g.input('timestep', [-1]);
@@ -48,9 +53,9 @@ export class OrtUNetDenoiser implements Denoiser {
     readonly loraModules: string[],
   ) {}
 
-  static async create(model: DiffusionModel, loraModules: string[], opts: OrtOptions = {}): Promise<OrtUNetDenoiser> {
-    const s = await createSession(exportUNetOnnx(model, loraModules), opts);
-    return new OrtUNetDenoiser(s.session, `onnxruntime-${s.executionProvider}(${s.intraOpThreads} threads)`, sampleShape(model), model.maxLength, model.unetConfig.cross_attention_dim, loraModules);
+  static async create(model: DiffusionModel, loraModules: string[], opts: UNetSessionOptions = {}): Promise<OrtUNetDenoiser> {
+    const s = await createSession(exportUNetOnnx(model, loraModules, opts.size), opts);
+    return new OrtUNetDenoiser(s.session, `onnxruntime-${s.executionProvider}(${s.intraOpThreads} threads)`, sampleShape(model, opts.size), model.maxLength, model.unetConfig.cross_attention_dim, loraModules);
   }
 
   async predict(b: DenoiseBatch): Promise<Float32Array> {

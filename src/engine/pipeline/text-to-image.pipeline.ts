@@ -1,10 +1,12 @@
-import { DiffusionModel, sampleShape, tokenizeCaptions } from '../models/diffusion-model';
+import { DiffusionModel, ImageSize, sampleShape, tokenizeCaptions } from '../models/diffusion-model';
 import { pixelShuffle } from '../models/pixel-shuffle';
+import { latentsToVae, nativeImageSize } from '../models/sample-space';
+import { checkImageSize, estimateActivationBytes } from '../models/generation-size';
 import { createScheduler, isStochasticScheduler, Random, type SchedulerName } from '../schedulers';
 import { adaptableModules, loraModuleShapes, loraTargetModules } from '../models/lora-targets';
 import type { ModuleShape } from '../lora/lora-adapter';
 import { AdapterUse, packLoraBatch } from '../lora/lora-batch.packer';
-import { Denoiser, TextEncoder, LoraFeeds } from './denoiser';
+import { Denoiser, TextEncoder, LoraFeeds, VaeDecoder } from './denoiser';
 import { applyClassifierFreeGuidance } from './classifier-free-guidance';
 
 /** A sampler by its short name (`SCHEDULER_NAMES`). */
@@ -20,11 +22,16 @@ export interface GenerationRequest {
   guidanceScale: number;
   scheduler: SamplerName;
   numImages: number;
+  /** Image size in pixels (the model's native size when omitted): multiples of `imageSizeRules(model).multiple`. */
+  width?: number;
+  height?: number;
 }
 
 export interface GenerationResult {
-  /** CHW RGB in [-1, 1], imageSize × imageSize, one per requested image. */
+  /** CHW RGB in [-1, 1], width × height, one per requested image. */
   images: Float32Array[];
+  width: number;
+  height: number;
   seed: number;
   /** Words of the prompt, then of the negative prompt, that the text encoder reads as the unknown token. */
   unknownWords: string[];
@@ -37,11 +44,16 @@ export interface PipelineParts {
   /** Modules whose LoRA factors the denoiser takes as inputs (empty: adapters unsupported). */
   loraModules: string[];
   /**
-   * Builds a denoiser with LoRA inputs for fewer modules. Every LoRA input costs time even when its
-   * factors are zero (the full set about halves base-model throughput), so a batch runs on the
-   * smallest of: no LoRA inputs, the attention projections, every module, that covers its adapters.
+   * Builds a denoiser with LoRA inputs for fewer modules, at an image size. Every LoRA input costs
+   * time even when its factors are zero (the full set about halves base-model throughput), so a batch
+   * runs on the smallest of: no LoRA inputs, the attention projections, every module, that covers its
+   * adapters. Without it the pipeline samples at the native size only.
    */
-  createDenoiser?: (loraModules: string[]) => Promise<Denoiser>;
+  createDenoiser?: (loraModules: string[], size: ImageSize) => Promise<Denoiser>;
+  /** Latent models: the VAE decoder for images of a size. */
+  createVaeDecoder?: (size: ImageSize) => Promise<VaeDecoder>;
+  /** Most estimated activation memory of one denoiser call: larger groups are split (results do not change). */
+  memoryBudgetBytes?: number;
 }
 
 interface DenoiserTier {
@@ -50,35 +62,83 @@ interface DenoiserTier {
   denoiser: Promise<Denoiser> | null;
 }
 
+/** The sessions of one image size (their graphs have static spatial dimensions). */
+interface SizeEntry {
+  size: ImageSize;
+  tiers: DenoiserTier[];
+  vae: Promise<VaeDecoder> | null;
+  active: number;
+}
+
+/** Sizes besides the native one whose sessions stay loaded (least recently used go first). */
+const MAX_CACHED_SIZES = 3;
+
 /**
  * Text-to-image sampling over any denoiser/text-encoder pair. Requests in one call run as one batch
- * per (scheduler, steps) group: every image of every request is a row, each row with its own adapter
- * factors, guidance scale and seeded noise, so results do not depend on what else was batched.
+ * per (scheduler, steps, size) group: every image of every request is a row, each row with its own
+ * adapter factors, guidance scale and seeded noise, so results do not depend on what else was batched.
+ * Latent models decode the sampled latents with their VAE.
  */
 export class TextToImagePipeline {
   readonly moduleShapes: Map<string, ModuleShape>;
 
-  private readonly tiers: DenoiserTier[];
+  private readonly native: SizeEntry;
+  private readonly sizes = new Map<string, SizeEntry>();
 
   constructor(readonly parts: PipelineParts) {
     this.moduleShapes = loraModuleShapes(parts.model.unetParams, parts.loraModules);
-    const full: DenoiserTier = { modules: parts.loraModules, covers: new Set(parts.loraModules), denoiser: Promise.resolve(parts.denoiser) };
-    const attention = loraTargetModules(parts.model.unetConfig, 'attention').filter((m) => full.covers.has(m));
-    const lighter = parts.createDenoiser ? [[], attention].filter((mods) => mods.length < parts.loraModules.length) : [];
-    this.tiers = [...lighter.map((modules) => ({ modules, covers: new Set(modules), denoiser: null })), full];
+    if (parts.model.sampleSpace.type === 'latent' && !parts.createVaeDecoder) throw new Error(`${parts.model.name} is a latent model: the pipeline needs its VAE decoder`);
+    this.native = { size: nativeImageSize(parts.model), tiers: this.createTiers(Promise.resolve(parts.denoiser)), vae: null, active: 0 };
+    this.sizes.set(sizeKey(this.native.size), this.native);
+  }
+
+  /** No LoRA inputs, the attention projections, every module (the lighter ones only when they can be built). */
+  private createTiers(full: Promise<Denoiser> | null): DenoiserTier[] {
+    const { loraModules, model, createDenoiser } = this.parts;
+    const covers = new Set(loraModules);
+    const attention = loraTargetModules(model.unetConfig, 'attention').filter((m) => covers.has(m));
+    const lighter = createDenoiser ? [[], attention].filter((mods) => mods.length < loraModules.length) : [];
+    return [...lighter.map((modules) => ({ modules, covers: new Set(modules), denoiser: null })), { modules: loraModules, covers, denoiser: full }];
+  }
+
+  /** The sessions for a size, made on first use; the least recently used other sizes are released. */
+  private async sizeEntry(size: ImageSize): Promise<SizeEntry> {
+    const key = sizeKey(size);
+    const known = this.sizes.get(key);
+    if (known) {
+      // Re-inserted: the map's order is the order of last use.
+      this.sizes.delete(key);
+      this.sizes.set(key, known);
+      return known;
+    }
+    if (!this.parts.createDenoiser) throw new Error(`this pipeline samples ${this.native.size.width}×${this.native.size.height} images only`);
+    const idle = [...this.sizes.values()].filter((e) => e !== this.native && e.active === 0);
+    const entry: SizeEntry = { size, tiers: this.createTiers(null), vae: null, active: 0 };
+    this.sizes.set(key, entry);
+    for (const old of idle.slice(0, Math.max(0, idle.length + 1 - MAX_CACHED_SIZES))) {
+      this.sizes.delete(sizeKey(old.size));
+      await releaseEntry(old);
+    }
+    return entry;
   }
 
   /** The smallest denoiser whose LoRA inputs cover every adapter of the batch. */
-  private tierFor(perRow: AdapterUse[][]): DenoiserTier {
+  private tierFor(entry: SizeEntry, perRow: AdapterUse[][]): DenoiserTier {
     const used = new Set<string>();
     for (const row of perRow) for (const use of row) for (const m of use.adapter.layers.keys()) used.add(m);
-    const tier = this.tiers.find((t) => [...used].every((m) => t.covers.has(m))) ?? this.tiers[this.tiers.length - 1];
-    tier.denoiser ??= this.parts.createDenoiser!(tier.modules);
+    const tier = entry.tiers.find((t) => [...used].every((m) => t.covers.has(m))) ?? entry.tiers[entry.tiers.length - 1];
+    tier.denoiser ??= this.parts.createDenoiser!(tier.modules, entry.size);
     return tier;
   }
 
+  /** The native image side (square). */
   get imageSize(): number {
     return this.parts.model.sampleSpace.imageSize;
+  }
+
+  /** The size a request samples at: its width and height, else the model's native size. */
+  sizeOf(request: Pick<GenerationRequest, 'width' | 'height'>): ImageSize {
+    return { width: request.width ?? this.native.size.width, height: request.height ?? this.native.size.height };
   }
 
   /** Every layer an adapter may target (attention, feed-forward and convolutions). */
@@ -91,14 +151,43 @@ export class TextToImagePipeline {
     const groups = new Map<string, number[]>();
     requests.forEach((r, i) => {
       validateRequest(r);
-      const key = `${r.scheduler}:${r.steps}`;
+      checkImageSize(this.parts.model, this.sizeOf(r));
+      // Images of different sizes never share a denoiser call.
+      const key = `${r.scheduler}:${r.steps}:${sizeKey(this.sizeOf(r))}`;
       groups.set(key, [...(groups.get(key) ?? []), i]);
     });
-    for (const indices of groups.values()) {
-      const out = await this.generateGroup(indices.map((i) => requests[i]));
-      indices.forEach((i, k) => (results[i] = out[k]));
+    for (const group of groups.values()) {
+      for (const indices of this.withinBudget(group.map((i) => requests[i])).map((chunk) => chunk.map((k) => group[k]))) {
+        const out = await this.generateGroup(indices.map((i) => requests[i]));
+        indices.forEach((i, k) => (results[i] = out[k]));
+      }
     }
     return results;
+  }
+
+  /** Consecutive runs of a group's requests whose estimated activations fit the memory budget (one request at least). */
+  private withinBudget(requests: GenerationRequest[]): number[][] {
+    const budget = this.parts.memoryBudgetBytes;
+    if (budget === undefined) return [requests.map((_, i) => i)];
+    const size = this.sizeOf(requests[0]);
+    const bytes = (images: number, guided: boolean) => estimateActivationBytes(this.parts.model, size, { images, guided }).peakBytes;
+    const chunks: number[][] = [];
+    let images = 0;
+    let guided = false;
+    requests.forEach((r, i) => {
+      const nextGuided = guided || r.guidanceScale !== 1;
+      const current = chunks[chunks.length - 1];
+      if (current && bytes(images + r.numImages, nextGuided) <= budget) {
+        current.push(i);
+        images += r.numImages;
+        guided = nextGuided;
+      } else {
+        chunks.push([i]);
+        images = r.numImages;
+        guided = r.guidanceScale !== 1;
+      }
+    });
+    return chunks;
   }
 
   /** Prompt embeddings for a list of texts: [N, L, D] and masks [N, L]. */
@@ -110,8 +199,18 @@ export class TextToImagePipeline {
   }
 
   private async generateGroup(requests: GenerationRequest[]): Promise<GenerationResult[]> {
+    const entry = await this.sizeEntry(this.sizeOf(requests[0]));
+    entry.active += 1;
+    try {
+      return await this.sampleGroup(requests, entry);
+    } finally {
+      entry.active -= 1;
+    }
+  }
+
+  private async sampleGroup(requests: GenerationRequest[], entry: SizeEntry): Promise<GenerationResult[]> {
     const { model } = this.parts;
-    const [c, h, w] = sampleShape(model);
+    const [c, h, w] = sampleShape(model, entry.size);
     const sampleLen = c * h * w;
     const rows: { req: GenerationRequest; reqIndex: number }[] = [];
     requests.forEach((req, reqIndex) => {
@@ -137,7 +236,7 @@ export class TextToImagePipeline {
     });
 
     const perRow = rows.map((r) => r.req.adapters ?? []);
-    const tier = this.tierFor(perRow);
+    const tier = this.tierFor(entry, perRow);
     const denoiser = await tier.denoiser!;
     const loraAt = this.adaptersPerStep(tier.modules, perRow, anyGuided, model.schedulerConfig.num_train_timesteps);
     const scheduler = createScheduler(requests[0].scheduler, model.schedulerConfig);
@@ -171,16 +270,33 @@ export class TextToImagePipeline {
       x = scheduler.step(modelOutput, t, x, noise ? { noise } : undefined);
     }
 
-    const patch = model.sampleSpace.patchSize;
-    const pixels = pixelShuffle(x, n, c, h, w, patch);
+    const pixels = await this.toImages(x, n, entry);
     const imgLen = pixels.length / n;
-    const results: GenerationResult[] = requests.map((req) => ({ images: [], seed: req.seed, unknownWords: this.unknownWords(req) }));
+    const { width, height } = entry.size;
+    const results: GenerationResult[] = requests.map((req) => ({ images: [], width, height, seed: req.seed, unknownWords: this.unknownWords(req) }));
     rows.forEach((r, i) => {
       const img = pixels.slice(i * imgLen, (i + 1) * imgLen);
       for (let j = 0; j < img.length; j++) img[j] = Math.max(-1, Math.min(1, img[j]));
       results[r.reqIndex].images.push(img);
     });
     return results;
+  }
+
+  /**
+   * Sampled rows [n, C, h, w] → RGB images [n, 3, H, W] (unclamped): pixel models unfold their
+   * patches, latent models decode `latents / scaling_factor + shift_factor` with the VAE.
+   */
+  private async toImages(x: Float32Array, n: number, entry: SizeEntry): Promise<Float32Array> {
+    const space = this.parts.model.sampleSpace;
+    const [c, h, w] = sampleShape(this.parts.model, entry.size);
+    if (space.type === 'pixel') return pixelShuffle(x, n, c, h, w, space.patchSize);
+    entry.vae ??= this.parts.createVaeDecoder!(entry.size);
+    return (await entry.vae).decode(latentsToVae(space, x), n);
+  }
+
+  /** Decodes sampler latents of a latent model at a size, as the pipeline does after sampling. */
+  async decodeLatents(latents: Float32Array, n: number, size: ImageSize = this.native.size): Promise<Float32Array> {
+    return this.toImages(latents, n, await this.sizeEntry(size));
   }
 
   /** What the request says that the model cannot read (each word once). */
@@ -218,10 +334,17 @@ export class TextToImagePipeline {
   }
 
   async release(): Promise<void> {
-    for (const t of this.tiers.slice(0, -1)) if (t.denoiser) await (await t.denoiser).release();
-    await this.parts.denoiser.release();
+    for (const entry of this.sizes.values()) await releaseEntry(entry);
+    this.sizes.clear();
     await this.parts.textEncoder.release();
   }
+}
+
+const sizeKey = (size: ImageSize) => `${size.width}x${size.height}`;
+
+async function releaseEntry(entry: SizeEntry): Promise<void> {
+  for (const t of entry.tiers) if (t.denoiser) await (await t.denoiser).release();
+  if (entry.vae) await (await entry.vae).release();
 }
 
 function concat(a: Float32Array, b: Float32Array): Float32Array {

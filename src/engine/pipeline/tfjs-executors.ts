@@ -3,7 +3,7 @@ import { TfjsOps } from '../graph/tfjs-ops';
 import { LoraFactors } from '../graph/ops';
 import { unetForward } from '../models/unet-2d-condition.model';
 import { clipTextForward } from '../models/clip-text.model';
-import { DiffusionModel, sampleShape } from '../models/diffusion-model';
+import { DiffusionModel, ImageSize, sampleShape } from '../models/diffusion-model';
 import { ParamMap } from '../models/param-init';
 import { loadTfjs } from '../graph/tfjs-backend';
 import { DenoiseBatch, Denoiser, TextEncoder } from './denoiser';
@@ -19,16 +19,24 @@ export class TfjsUNetDenoiser implements Denoiser {
     private readonly params: Map<string, tfType.Tensor>,
     private readonly model: DiffusionModel,
     readonly executor: string,
+    private readonly shape: [number, number, number],
+    /** Views at other sizes share the weights and leave them to the denoiser that made them. */
+    private readonly ownsParams: boolean,
   ) {}
 
-  static async create(model: DiffusionModel): Promise<TfjsUNetDenoiser> {
+  static async create(model: DiffusionModel, size?: ImageSize): Promise<TfjsUNetDenoiser> {
     const { tf, backend } = await loadTfjs();
-    return new TfjsUNetDenoiser(tf, toTensors(tf, model.unetParams), model, `tfjs-${backend}`);
+    return new TfjsUNetDenoiser(tf, toTensors(tf, model.unetParams), model, `tfjs-${backend}`, sampleShape(model, size), true);
+  }
+
+  /** The same weights sampling images of another size (eager execution has no fixed shapes). */
+  atSize(size: ImageSize): TfjsUNetDenoiser {
+    return new TfjsUNetDenoiser(this.tf, this.params, this.model, this.executor, sampleShape(this.model, size), false);
   }
 
   async predict(b: DenoiseBatch): Promise<Float32Array> {
     const tf = this.tf;
-    const [c, h, w] = sampleShape(this.model);
+    const [c, h, w] = this.shape;
     const l = this.model.maxLength;
     const out = tf.tidy(() => {
       const lora = new Map<string, LoraFactors<tfType.Tensor>>();
@@ -58,7 +66,7 @@ export class TfjsUNetDenoiser implements Denoiser {
   }
 
   async release(): Promise<void> {
-    for (const t of this.params.values()) t.dispose();
+    if (this.ownsParams) for (const t of this.params.values()) t.dispose();
   }
 }
 

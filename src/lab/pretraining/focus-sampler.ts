@@ -1,4 +1,5 @@
 import { DiffusionModel, sampleShape, tokenizeCaptions } from '../../engine/models/diffusion-model';
+import { patchSizeOf } from '../../engine/models/sample-space';
 import { ParamMap } from '../../engine/models/param-init';
 import { pixelUnshuffle } from '../../engine/models/pixel-shuffle';
 import { unetParamShapes } from '../../engine/models/unet-params';
@@ -59,7 +60,7 @@ export async function measureImageLosses(
       const captions = Array.from({ length: n }, (_, i) => data.caption(start + i, rng));
       const { inputIds, attentionMask: mask } = tokenizeCaptions(model, captions);
       const emb = await text.encode(inputIds, mask, n);
-      const clean = pixelUnshuffle(data.images.subarray(start * imgLen, (start + n) * imgLen), n, 3, data.imageSize, data.imageSize, model.sampleSpace.patchSize);
+      const clean = pixelUnshuffle(data.images.subarray(start * imgLen, (start + n) * imgLen), n, 3, data.imageSize, data.imageSize, patchSizeOf(model.sampleSpace));
       for (const step of o.timesteps) {
         const t = new Int32Array(n).fill(step);
         const noise = rng.randn(n * sampleLen);

@@ -2,6 +2,7 @@ import * as path from 'path';
 import * as os from 'os';
 import { DiffusionModel, sampleShape, saveDiffusionModel, tokenizeCaptions } from '../../engine/models/diffusion-model';
 import { initParams, ParamMap } from '../../engine/models/param-init';
+import { patchSizeOf } from '../../engine/models/sample-space';
 import { unetParamShapes } from '../../engine/models/unet-params';
 import { clipTextParamShapes } from '../../engine/models/clip-text.model';
 import { pixelUnshuffle } from '../../engine/models/pixel-shuffle';
@@ -145,7 +146,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const model = o.model;
   const store = new CheckpointStore(o.checkpointDir);
   const [c, h, w] = sampleShape(model);
-  const patch = model.sampleSpace.patchSize;
+  const patch = patchSizeOf(model.sampleSpace);
   const schedule = new NoiseSchedule(model.schedulerConfig);
   const prediction = model.schedulerConfig.prediction_type;
   const unetNames = [...unetParamShapes(model.unetConfig).keys()];
