@@ -198,6 +198,9 @@ runCli(async () => {
           await writeLoraFile(path.join(outDir, `${method}-adapter.safetensors`), tuned.adapter);
           // Capacity check at full strength: can the adapter redraw its own training images?
           const memo = await judge(memoCases, await generateCases(pipeline, memoCases, tuned.adapter, sampling, 1), memoRefs);
+          // Per training caption (first seed): its training image beside the adapter's rendering.
+          const memoTiles = memoCases.flatMap((c, i) => (c.seed === seeds[0] ? [memoRefs[i], memo.images[i]] : []));
+          await writeGrid(path.join(outDir, `${method}-memorization.png`), memoTiles, size, 8);
           memorization[method] = {
             scale: 1,
             captions: sets.brand.length,
