@@ -36,6 +36,31 @@ function droSpec(targets: LoraTargets = 'attention'): TrainingGraphSpec {
   };
 }
 
+/** Σ (g − r)² and Σ r² over every gradient tensor: the squared error of g against the reference r. */
+function gradientErrorSums(grads: Map<string, Float32Array>, reference: Map<string, Float32Array>): { num: number; den: number } {
+  let num = 0;
+  let den = 0;
+  for (const [k, g] of grads) {
+    const r = reference.get(k)!;
+    for (let i = 0; i < g.length; i++) {
+      num += (g[i] - r[i]) ** 2;
+      den += r[i] ** 2;
+    }
+  }
+  return { num, den };
+}
+
+/** Rank-2 LoRA factors for every trainable input of a graph, small enough to keep the UNet stable. */
+function randomLoraFactors(graph: DenoiserTrainingGraph, rng: Random): Map<string, Float32Array> {
+  const lora = new Map<string, Float32Array>();
+  for (const name of graph.trainableNames) {
+    const m = /^lora\.(.+)\.(a|b)$/.exec(name)!;
+    const [o, i] = moduleShapeOfWeight(model.unetParams.get(`${m[1]}.weight`)!.shape);
+    lora.set(name, rng.randn(m[2] === 'a' ? 2 * i : o * 2).map((v) => v * 0.3));
+  }
+  return lora;
+}
+
 for (const targets of ['attention', 'all'] as const) {
 test(`DRO training graph (LoRA on ${targets}): loss equals the hinge of its per-sample losses, gradients match tfjs autodiff`, async () => {
   const spec = droSpec(targets);
@@ -52,12 +77,7 @@ test(`DRO training graph (LoRA on ${targets}): loss equals the hinge of its per-
     referenceMse: new Float32Array(b),
   };
   const ort = await DenoiserTrainingGraph.create(spec);
-  const lora = new Map<string, Float32Array>();
-  for (const name of ort.trainableNames) {
-    const m = /^lora\.(.+)\.(a|b)$/.exec(name)!;
-    const [o, i] = moduleShapeOfWeight(model.unetParams.get(`${m[1]}.weight`)!.shape);
-    lora.set(name, rng.randn(m[2] === 'a' ? 2 * i : o * 2).map((v) => v * 0.3));
-  }
+  const lora = randomLoraFactors(ort, rng);
   // Choose reference losses so that pair 0 is active and pair 1 is not.
   const probe = await ort.step(inputs, lora);
   const mse = probe.perSampleMse;
@@ -70,15 +90,7 @@ test(`DRO training graph (LoRA on ${targets}): loss equals the hinge of its per-
   const tfjs = await TfjsTrainingStep.create(spec);
   const ref = await tfjs.step(inputs, lora);
   assert.ok(Math.abs(ref.loss - res.loss) < 1e-5);
-  let num = 0;
-  let den = 0;
-  for (const [k, g] of res.grads) {
-    const r = ref.grads.get(k)!;
-    for (let i = 0; i < g.length; i++) {
-      num += (g[i] - r[i]) ** 2;
-      den += r[i] ** 2;
-    }
-  }
+  const { num, den } = gradientErrorSums(res.grads, ref.grads);
   assert.ok(den > 0, 'active pair produces gradients');
   assert.ok(Math.sqrt(num / den) < 1e-3, `gradient relative error ${Math.sqrt(num / den)}`);
   // An SFT anchor on the expert rows adds Σ w·mse to the hinge, with the same gradients in both executors.
@@ -251,12 +263,7 @@ test('DRO graph with output-preservation rows: the hinge pairs only the first 2�
     weights: Float32Array.of(0.5, 0.5, 0, 0, 0.25, 0.25),
   };
   const ort = await DenoiserTrainingGraph.create(spec);
-  const lora = new Map<string, Float32Array>();
-  for (const name of ort.trainableNames) {
-    const m = /^lora\.(.+)\.(a|b)$/.exec(name)!;
-    const [o, i] = moduleShapeOfWeight(model.unetParams.get(`${m[1]}.weight`)!.shape);
-    lora.set(name, rng.randn(m[2] === 'a' ? 2 * i : o * 2).map((v) => v * 0.3));
-  }
+  const lora = randomLoraFactors(ort, rng);
   const probe = await ort.step(inputs, lora);
   const mse = probe.perSampleMse;
   inputs.referenceMse = Float32Array.of(mse[0] - 0.05, mse[1] + 0.05, mse[2], mse[3], 123, -123);
@@ -269,15 +276,7 @@ test('DRO graph with output-preservation rows: the hinge pairs only the first 2�
   const tfjs = await TfjsTrainingStep.create(spec);
   const ref = await tfjs.step(inputs, lora);
   assert.ok(Math.abs(ref.loss - res.loss) < 1e-4, `tfjs ${ref.loss} vs ${res.loss}`);
-  let num = 0;
-  let den = 0;
-  for (const [k, g] of res.grads) {
-    const r = ref.grads.get(k)!;
-    for (let i = 0; i < g.length; i++) {
-      num += (g[i] - r[i]) ** 2;
-      den += r[i] ** 2;
-    }
-  }
+  const { num, den } = gradientErrorSums(res.grads, ref.grads);
   assert.ok(den > 0 && Math.sqrt(num / den) < 1e-3, `gradient relative error ${Math.sqrt(num / den)}`);
   await ort.release();
   await tfjs.release();
