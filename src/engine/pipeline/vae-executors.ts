@@ -2,7 +2,6 @@ import * as ort from 'onnxruntime-node';
 import { OnnxGraphOps } from '../graph/onnx-graph-ops';
 import { AutoencoderKlConfig, vaeDecode, vaeEncode, vaeScaleFactor } from '../models/autoencoder-kl.model';
 import type { ParamMap } from '../models/param-init';
-import { encodeModel } from '../onnx/onnx-model';
 import { createSession } from '../onnx/ort-session';
 import type { OrtOptions } from './onnx-executors';
 
@@ -26,7 +25,7 @@ export class OrtAutoencoderKl {
     const dec = new OnnxGraphOps({ params });
     const latents = dec.input('latents', [-1, config.latent_channels, imageSize / f, imageSize / f]);
     dec.output(vaeDecode(dec, config, latents), 'image');
-    const [e, d] = await Promise.all([createSession(encodeModel(enc.toModel({ model: 'vae-encoder' })), opts), createSession(encodeModel(dec.toModel({ model: 'vae-decoder' })), opts)]);
+    const [e, d] = await Promise.all([createSession(enc.toModel({ model: 'vae-encoder' }), opts), createSession(dec.toModel({ model: 'vae-decoder' }), opts)]);
     return new OrtAutoencoderKl(config, e.session, d.session, imageSize);
   }
 

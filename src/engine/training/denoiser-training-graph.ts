@@ -1,7 +1,6 @@
 import { moduleShapeOfWeight } from '../lora/lora-adapter';
 import * as ort from 'onnxruntime-node';
 import { OnnxGraphOps, Sym } from '../graph/onnx-graph-ops';
-import { encodeModel } from '../onnx/onnx-model';
 import { createSession } from '../onnx/ort-session';
 import { UNetConfig } from '../models/unet-config';
 import { unetForward } from '../models/unet-2d-condition.model';
@@ -115,7 +114,7 @@ export class DenoiserTrainingGraph {
       if (!gr) throw new Error(`no gradient reaches ${s.name}`);
       g.output(gr, `grad:${s.name}`);
     });
-    const { session } = await createSession(encodeModel(g.toModel()), { intraOpThreads: spec.intraOpThreads });
+    const { session } = await createSession(g.toModel(), { intraOpThreads: spec.intraOpThreads });
     return new DenoiserTrainingGraph(session, spec, wrt.map((s) => s.name));
   }
 
