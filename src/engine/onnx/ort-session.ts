@@ -44,6 +44,11 @@ export interface CreateSessionOptions {
   graphOptimization?: GraphOptimization;
   /** Only for models passed as OnnxModel (bytes are always loaded as they are). */
   externalData?: ExternalDataChoice;
+  /**
+   * ONNX Runtime's CPU arena (default on) keeps freed blocks and grows by powers of two; off, every
+   * tensor is allocated and freed as it goes, which bounds the peak of multi-GB training graphs.
+   */
+  memoryArena?: boolean;
 }
 
 export interface OrtSession {
@@ -98,12 +103,12 @@ export function isCudaAvailable(): boolean {
 }
 
 /**
- * A session for encoded model bytes or for a model description. A large model (see `externalData`)
+ * A session for encoded model bytes, a model file's path, or a model description. A large model (see `externalData`)
  * goes through a temporary folder holding the model and its external data file; the folder is removed
  * once ONNX Runtime has loaded it.
  */
-export async function createSession(model: Uint8Array | OnnxModel, opts: CreateSessionOptions = {}): Promise<OrtSession> {
-  if (model instanceof Uint8Array) return createSessionFrom(model, opts);
+export async function createSession(model: Uint8Array | OnnxModel | string, opts: CreateSessionOptions = {}): Promise<OrtSession> {
+  if (model instanceof Uint8Array || typeof model === 'string') return createSessionFrom(model, opts);
   const choice = opts.externalData ?? parseExternalData(process.env.ORT_EXTERNAL_DATA);
   if (choice === 'never' || (choice === 'auto' && initializerBytes(model) <= EXTERNAL_DATA_AUTO_BYTES)) {
     return createSessionFrom(encodeModel(model), opts);
@@ -126,6 +131,7 @@ async function createSessionFrom(modelBytes: Uint8Array | string, opts: CreateSe
     intraOpNumThreads: intraOpThreads,
     logSeverityLevel: 3,
     graphOptimizationLevel: opts.graphOptimization ?? 'all',
+    ...(opts.memoryArena === false ? { enableCpuMemArena: false } : {}),
     ...(interOpThreads !== undefined ? { interOpNumThreads: interOpThreads, executionMode: 'parallel' as const } : {}),
   };
 

@@ -2,8 +2,35 @@ import * as ort from 'onnxruntime-node';
 import { OnnxGraphOps } from '../graph/onnx-graph-ops';
 import { AutoencoderKlConfig, vaeDecode, vaeEncode, vaeScaleFactor } from '../models/autoencoder-kl.model';
 import type { ParamMap } from '../models/param-init';
+import type { OnnxModel } from '../onnx/onnx-model';
 import { createSession } from '../onnx/ort-session';
 import type { OrtOptions } from './onnx-executors';
+
+function latentSize(config: AutoencoderKlConfig, imageSize: number): number {
+  const f = vaeScaleFactor(config);
+  if (imageSize % f !== 0) throw new Error(`vae: image size ${imageSize} is not a multiple of ${f}`);
+  return imageSize / f;
+}
+
+/** The encoder as an ONNX graph: image [N, C, S, S] → mean, logvar. */
+export function vaeEncoderOnnxModel(config: AutoencoderKlConfig, params: ParamMap, imageSize: number): OnnxModel {
+  latentSize(config, imageSize);
+  const enc = new OnnxGraphOps({ params });
+  const image = enc.input('image', [-1, config.in_channels, imageSize, imageSize]);
+  const { mean, logvar } = vaeEncode(enc, config, image);
+  enc.output(mean, 'mean');
+  enc.output(logvar, 'logvar');
+  return enc.toModel({ model: 'vae-encoder' });
+}
+
+/** The decoder as an ONNX graph: unscaled latents [N, latent_channels, S/f, S/f] → image. */
+export function vaeDecoderOnnxModel(config: AutoencoderKlConfig, params: ParamMap, imageSize: number): OnnxModel {
+  const l = latentSize(config, imageSize);
+  const dec = new OnnxGraphOps({ params });
+  const latents = dec.input('latents', [-1, config.latent_channels, l, l]);
+  dec.output(vaeDecode(dec, config, latents), 'image');
+  return dec.toModel({ model: 'vae-decoder' });
+}
 
 /** An AutoencoderKL as two ONNX Runtime sessions (batch dynamic, image size fixed per instance). */
 export class OrtAutoencoderKl {
@@ -15,17 +42,7 @@ export class OrtAutoencoderKl {
   ) {}
 
   static async create(config: AutoencoderKlConfig, params: ParamMap, imageSize: number, opts: OrtOptions = {}): Promise<OrtAutoencoderKl> {
-    const f = vaeScaleFactor(config);
-    if (imageSize % f !== 0) throw new Error(`vae: image size ${imageSize} is not a multiple of ${f}`);
-    const enc = new OnnxGraphOps({ params });
-    const image = enc.input('image', [-1, config.in_channels, imageSize, imageSize]);
-    const { mean, logvar } = vaeEncode(enc, config, image);
-    enc.output(mean, 'mean');
-    enc.output(logvar, 'logvar');
-    const dec = new OnnxGraphOps({ params });
-    const latents = dec.input('latents', [-1, config.latent_channels, imageSize / f, imageSize / f]);
-    dec.output(vaeDecode(dec, config, latents), 'image');
-    const [e, d] = await Promise.all([createSession(enc.toModel({ model: 'vae-encoder' }), opts), createSession(dec.toModel({ model: 'vae-decoder' }), opts)]);
+    const [e, d] = await Promise.all([createSession(vaeEncoderOnnxModel(config, params, imageSize), opts), createSession(vaeDecoderOnnxModel(config, params, imageSize), opts)]);
     return new OrtAutoencoderKl(config, e.session, d.session, imageSize);
   }
 
