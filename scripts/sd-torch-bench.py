@@ -153,6 +153,16 @@ def timed(fn):
     return out, time.perf_counter() - t0
 
 
+def blas_library():
+    """The BLAS torch's matrix products went through: Debian's reference libblas is ~10x slower than OpenBLAS."""
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if "blas" in line.lower() and "/" in line}
+        return sorted(os.path.realpath(p) for p in libs)
+    except OSError:
+        return None
+
+
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
@@ -238,6 +248,7 @@ def main():
     print(json.dumps({
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "blas": blas_library(),
         "ompWaitPolicy": os.environ.get("OMP_WAIT_POLICY"),
         "loadSeconds": round(load_seconds, 1),
         "checks": {k: float(f"{v:.3e}") for k, v in checks.items()},

@@ -3,8 +3,7 @@
 // then by name, "__metadata__" first, header padded with spaces to a multiple of 8 bytes so every
 // tensor starts aligned.
 import { promises as fsp } from 'node:fs';
-import { dirname as pathDirname } from 'node:path';
-import { temporarySiblingPath, writeFileAtomic } from './atomic-write';
+import { writeFileAtomic, writeFileAtomicWith } from './atomic-write';
 import { decodeTensorData, DTYPE_ORDER, encodeTensorData, WRITABLE_DTYPES, type DType, type WritableDType } from './safetensors-dtype';
 import {
   DTYPE_SIZE,
@@ -140,28 +139,16 @@ export async function writeSafetensorsStream(
   opts: { dtype?: WritableDType; metadata?: Record<string, string> } = {},
 ): Promise<void> {
   const { header, order } = planHeader([...shapes].map(([name, shape]) => ({ name, shape, dtype: opts.dtype ?? 'F32' })), opts.metadata);
-  await fsp.mkdir(pathDirname(target), { recursive: true });
-  const tmp = temporarySiblingPath(target);
-  const fh = await fsp.open(tmp, 'w');
-  try {
-    try {
-      // writeFile on a handle writes everything from the current position, looping over short writes.
-      await fh.writeFile(headerPrefix(header));
-      await fh.writeFile(header);
-      for (const e of order) {
-        const data = produce(e.name, e.shape);
-        checkLength(e.name, e.shape, data);
-        await fh.writeFile(encodeTensorData(e.dtype, data));
-      }
-      await fh.sync();
-    } finally {
-      await fh.close();
+  await writeFileAtomicWith(target, async (fh) => {
+    // writeFile on a handle writes everything from the current position, looping over short writes.
+    await fh.writeFile(headerPrefix(header));
+    await fh.writeFile(header);
+    for (const e of order) {
+      const data = produce(e.name, e.shape);
+      checkLength(e.name, e.shape, data);
+      await fh.writeFile(encodeTensorData(e.dtype, data));
     }
-    await fsp.rename(tmp, target);
-  } catch (e) {
-    await fsp.rm(tmp, { force: true }).catch(() => undefined);
-    throw e;
-  }
+  });
 }
 
 /** Reads the header of a safetensors file on disk without reading tensor data. */

@@ -1,17 +1,10 @@
 import type { AutoencoderKlConfig } from './autoencoder-kl.model';
-import type { ParamShapes } from './unet-params';
+import { shapeRecorders, type ParamShapes } from './unet-params';
 
 /** Every parameter of a diffusers AutoencoderKL config, by diffusers name, with its shape. */
 export function autoencoderKlParamShapes(cfg: AutoencoderKlConfig): ParamShapes {
   const p: ParamShapes = new Map();
-  const conv = (name: string, cin: number, cout: number, k: number) => {
-    p.set(`${name}.weight`, [cout, cin, k, k]);
-    p.set(`${name}.bias`, [cout]);
-  };
-  const norm = (name: string, c: number) => {
-    p.set(`${name}.weight`, [c]);
-    p.set(`${name}.bias`, [c]);
-  };
+  const { conv, linear, norm } = shapeRecorders(p);
   const resnet = (name: string, cin: number, cout: number) => {
     norm(`${name}.norm1`, cin);
     conv(`${name}.conv1`, cin, cout, 3);
@@ -24,10 +17,7 @@ export function autoencoderKlParamShapes(cfg: AutoencoderKlConfig): ParamShapes 
     if (cfg.mid_block_add_attention) {
       const a = `${name}.attentions.0`;
       norm(`${a}.group_norm`, c);
-      for (const proj of ['to_q', 'to_k', 'to_v', 'to_out.0']) {
-        p.set(`${a}.${proj}.weight`, [c, c]);
-        p.set(`${a}.${proj}.bias`, [c]);
-      }
+      for (const proj of ['to_q', 'to_k', 'to_v', 'to_out.0']) linear(`${a}.${proj}`, c, c);
     }
     resnet(`${name}.resnets.1`, c, c);
   };
