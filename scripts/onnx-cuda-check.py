@@ -75,6 +75,7 @@ def check_graph(ort, directory, entry, providers, repeats):
         "seconds": round(statistics.median(times), 4) if times else None,
         "cpuSecondsInExport": entry.get("cpuSeconds"),
         "maxRelErr": max(errors.values()),
+        "worstOutput": max(errors, key=errors.get),
         "relErr": {k: float(f"{v:.3e}") for k, v in errors.items()} if len(errors) <= 8 else {"outputs": len(errors)},
         "finite": finite,
     }
@@ -88,7 +89,10 @@ def main():
     ap.add_argument("--tolerance", type=float, default=1e-2)
     ap.add_argument("--graphs", help="comma-separated subset of the manifest's graphs")
     args = ap.parse_args()
-    import onnxruntime as ort  # after parsing, so --help works without it
+    try:
+        import onnxruntime as ort  # after parsing, so --help works without it
+    except ImportError:
+        raise SystemExit("no onnxruntime module: pip install onnxruntime-gpu (CUDA) or onnxruntime (CPU)")
 
     with open(os.path.join(args.dir, "manifest.json")) as f:
         manifest = json.load(f)

@@ -16,7 +16,7 @@ import { vaeDecoderOnnxModel } from '../../engine/pipeline/vae-executors';
 import { buildTrainingGraph } from '../../engine/training/denoiser-training-graph';
 import { writeOnnxModel } from '../../engine/onnx/onnx-external-data';
 import type { OnnxModel } from '../../engine/onnx/onnx-model';
-import { createSession, run } from '../../engine/onnx/ort-session';
+import { createSession, EXTERNAL_DATA_AUTO_BYTES, run } from '../../engine/onnx/ort-session';
 import { Random } from '../../engine/schedulers';
 import { loadVae, randomTrainingLora } from './sd-benchmark';
 
@@ -43,7 +43,8 @@ interface ManifestEntry {
 async function exportGraph(o: ExportOptions, name: string, model: OnnxModel, feeds: Record<string, NamedTensor>, description: string): Promise<ManifestEntry> {
   const written = writeOnnxModel(model, path.join(o.outDir, `${name}.onnx`));
   o.log(`  ${name}.onnx: ${written.externalTensors} tensors (${(written.externalBytes / 2 ** 20).toFixed(0)} MiB) in ${path.basename(written.dataPath ?? '-')}`);
-  const { session } = await createSession(written.modelPath, { executionProvider: 'cpu', intraOpThreads: o.intraOpThreads });
+  const large = written.externalBytes > EXTERNAL_DATA_AUTO_BYTES; // as DenoiserTrainingGraph does for SD-size graphs
+  const { session } = await createSession(written.modelPath, { executionProvider: 'cpu', intraOpThreads: o.intraOpThreads, memoryArena: !large });
   const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, { data: v.data, dims: v.shape }]));
   const t0 = process.hrtime.bigint();
   const out = await run(session, ortFeeds);
