@@ -18,6 +18,7 @@ the block types the engine supports.
 import argparse
 import json
 import math
+import mmap
 import os
 import re
 import shutil
@@ -31,20 +32,20 @@ import torch.nn.functional as F
 
 # ---------------------------------------------------------------- safetensors (F16/F32 only)
 
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    n = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8:8 + n])
-    body = memoryview(raw)[8 + n:]
+def load_safetensors(path, keep=None):
+    """float32 tensors by name; the file is memory-mapped, so only the converted copies take memory."""
     dtypes = {"F16": np.float16, "F32": np.float32}
     out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        start, end = info["data_offsets"]
-        array = np.frombuffer(body[start:end], dtype=dtypes[info["dtype"]]).reshape(info["shape"])
-        out[name] = torch.from_numpy(array.astype(np.float32))
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as raw:
+        n = int.from_bytes(raw[:8], "little")
+        header = json.loads(raw[8:8 + n])
+        for name, info in header.items():
+            if name == "__metadata__" or (keep is not None and not keep(name)):
+                continue
+            start, end = info["data_offsets"]
+            array = np.frombuffer(raw, dtype=dtypes[info["dtype"]], count=(end - start) // np.dtype(dtypes[info["dtype"]]).itemsize, offset=8 + n + start)
+            out[name] = torch.from_numpy(array.reshape(info["shape"]).astype(np.float32))
+            del array  # no view may outlive the mapping
     return out
 
 

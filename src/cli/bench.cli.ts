@@ -1,23 +1,61 @@
 import * as os from 'os';
 import { CliArgs, runCli } from './cli-args';
-import { createPipeline, GENERATION_DEFAULTS, GenerationRequest, TextToImagePipeline, DiffusionModel, loadDiffusionModel, sampleShape, createRandomModel, resolveDefaultModelDir, createLoraAdapter, LoraAdapter, Random } from '../engine';
+import { createPipeline, GENERATION_DEFAULTS, GenerationRequest, TextToImagePipeline, DiffusionModel, loadDiffusionModel, sampleShape, createRandomModel, resolveDefaultModelDir, createLoraAdapter, LoraAdapter, Random, LORA_TARGETS, LoraTargets, isSchedulerName, SCHEDULER_NAMES } from '../engine';
 import { measureTrainingThroughput } from '../lab/benchmarks/training-benchmark';
+import { isLatentModelFolder, runSdBenchmark } from '../lab/benchmarks/sd-benchmark';
+import { exportSdGraphs } from '../lab/benchmarks/sd-onnx-export';
 
 /**
  * npm run bench -- [--json] [--model DIR|random] [--threads N] [--repeats 3]
  * Inference and training throughput. Every comparison is a ratio of two measurements taken in this
  * run on this machine; nothing is compared against stored numbers.
+ *
+ * An SD-class folder (one with vae/) is measured as Stable Diffusion instead (src/lab/benchmarks/sd-benchmark.ts):
+ *   --model DIR [--steps 20] [--guidance 7.5] [--scheduler dpmpp-2m] [--unet-repeats 2] [--extrapolate]
+ *   [--lora-targets attention] [--rank 8] [--python $TEST_PYTHON]
+ * and `--export OUT --model DIR` writes its ONNX graphs, inputs and CPU outputs for scripts/onnx-cuda-check.py.
  */
 runCli(async () => {
   const args = new CliArgs();
   const json = args.flag('json');
   const modelArg = args.optionalString('model');
   const threads = args.optionalString('threads');
-  const repeats = args.number('repeats', 3);
-  args.rejectUnknown();
+  const exportDir = args.optionalString('export');
+  const sd = modelArg !== undefined && modelArg !== 'random' && isLatentModelFolder(modelArg);
   const log = (msg: string) => {
     if (!json) console.error(msg);
   };
+  const intraOpThreadCount = threads ? Number(threads) : os.availableParallelism();
+  if (exportDir !== undefined || sd) {
+    if (!modelArg || !sd) throw new Error('--export needs --model with an SD-class folder (one with vae/)');
+    const loraTargets = args.string('lora-targets', 'attention');
+    if (!(LORA_TARGETS as readonly string[]).includes(loraTargets)) throw new Error(`--lora-targets must be one of ${LORA_TARGETS.join(', ')}`);
+    const loraRank = args.number('rank', 8);
+    const common = { modelDir: modelArg, intraOpThreads: intraOpThreadCount, loraTargets: loraTargets as LoraTargets, loraRank, log: (m: string) => console.error(m) };
+    if (exportDir !== undefined) {
+      args.rejectUnknown();
+      const { manifest, graphs } = await exportSdGraphs({ ...common, outDir: exportDir });
+      console.log(JSON.stringify({ manifest, graphs: graphs.map((g) => ({ name: g.name, cpuSeconds: g.cpuSeconds })) }));
+      return;
+    }
+    const scheduler = args.string('scheduler', 'dpmpp-2m');
+    if (!isSchedulerName(scheduler)) throw new Error(`--scheduler must be one of ${SCHEDULER_NAMES.join(', ')}`);
+    const options = {
+      ...common,
+      steps: args.number('steps', 20),
+      guidanceScale: args.number('guidance', 7.5),
+      scheduler,
+      unetRepeats: args.number('unet-repeats', 2),
+      fullImage: !args.flag('extrapolate'),
+      python: args.optionalString('python') ?? (process.env.TEST_PYTHON?.trim() || null),
+      log,
+    };
+    args.rejectUnknown();
+    console.log(JSON.stringify(await runSdBenchmark(options)));
+    return;
+  }
+  const repeats = args.number('repeats', 3);
+  args.rejectUnknown();
 
   let model: DiffusionModel;
   let modelName: string;
@@ -29,7 +67,7 @@ runCli(async () => {
     model = await loadDiffusionModel(dir);
     modelName = dir;
   }
-  const intraOpThreads = threads ? Number(threads) : os.availableParallelism();
+  const intraOpThreads = intraOpThreadCount;
   const ort = await createPipeline(model, { intraOpThreads });
   const adapters = makeAdapters(ort, 8);
   const base = (over: Partial<GenerationRequest> = {}): GenerationRequest => ({

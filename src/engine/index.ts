@@ -29,6 +29,8 @@ export { COMMON_EVAL_PROMPTS } from './models/emoji-base.prompts';
 export { LORA_TARGETS, adaptableModules, loraModuleShapes, readLoraModuleShapes } from './models/lora-targets';
 export type { LoraTargets } from './models/lora-targets';
 export { createRandomModel } from './models/random-model';
+export { stableDiffusion15Configs, writeRandomSdFolder } from './models/random-sd-folder';
+export type { RandomSdSize } from './models/random-sd-folder';
 export { GENERATION_DEFAULTS } from './pipeline/generation-defaults';
 export { decodeImageToChw, encodeImagePng, encodeRgbPng, tileImages } from './pipeline/image-encoding';
 export { InferenceEngine, createPipeline } from './pipeline/pipeline.factory';

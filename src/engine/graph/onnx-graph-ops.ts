@@ -284,8 +284,12 @@ export class OnnxGraphOps implements Ops<Sym> {
     if (t) return t;
     const p = this.opts.params.get(w.name)!;
     const [o, i] = p.shape;
-    const data = new Float32Array(o * i);
-    for (let r = 0; r < o; r++) for (let c = 0; c < i; c++) data[c * o + r] = p.data[r * i + c];
+    // Made when the model is encoded, so a large model's transposed copies never all exist at once.
+    const data = (): Float32Array => {
+      const out = new Float32Array(o * i);
+      for (let r = 0; r < o; r++) for (let c = 0; c < i; c++) out[c * o + r] = p.data[r * i + c];
+      return out;
+    };
     const name = `${w.name}.T`;
     this.initializers.push({ name, dataType: 'float32', dims: [i, o], data });
     t = { name, shape: [i, o], dtype: 'float32', grad: false };

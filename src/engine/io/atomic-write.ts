@@ -35,12 +35,17 @@ async function fsyncDirectory(dir: string): Promise<void> {
 
 /** Writes data to a temporary file, fsyncs it, then renames it over `target`. */
 export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
+  await writeFileAtomicWith(target, (fh) => fh.writeFile(data));
+}
+
+/** The same for content written piece by piece through the open temporary file. */
+export async function writeFileAtomicWith(target: string, write: (fh: fsp.FileHandle) => Promise<void>): Promise<void> {
   await fsp.mkdir(path.dirname(target), { recursive: true });
   const tmp = temporarySiblingPath(target);
   const fh = await fsp.open(tmp, 'w');
   try {
     try {
-      await fh.writeFile(data);
+      await write(fh);
       await fh.sync();
     } finally {
       await fh.close();

@@ -3,7 +3,7 @@
 // then by name, "__metadata__" first, header padded with spaces to a multiple of 8 bytes so every
 // tensor starts aligned.
 import { promises as fsp } from 'node:fs';
-import { writeFileAtomic } from './atomic-write';
+import { writeFileAtomic, writeFileAtomicWith } from './atomic-write';
 import { decodeTensorData, DTYPE_ORDER, encodeTensorData, WRITABLE_DTYPES, type DType, type WritableDType } from './safetensors-dtype';
 import {
   DTYPE_SIZE,
@@ -68,54 +68,87 @@ function compareUtf8(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-/** Header bytes (already space-padded) and the ordered tensor list of a file about to be written. */
-function prepare(tensors: TensorCollection, opts: SerializeOptions): { header: Buffer; order: Array<[string, NamedTensor, WritableDType]> } {
-  const entries = toEntries(tensors).map(([name, t]): [string, NamedTensor, WritableDType] => {
-    if (name === '__metadata__') throw new SafetensorsError('"__metadata__" cannot be a tensor name');
-    const dtype = opts.dtypes?.[name] ?? opts.dtype ?? 'F32';
-    if (!WRITABLE_DTYPES.includes(dtype)) throw new SafetensorsError(`cannot write dtype ${dtype}`);
-    if (!t.shape.every(isNonNegativeInt)) throw new SafetensorsError(`tensor "${name}" has an invalid shape`);
-    if (numel(t.shape) !== t.data.length) {
-      throw new SafetensorsError(`tensor "${name}" has ${t.data.length} values but shape [${t.shape.join(', ')}]`);
-    }
-    return [name, t, dtype];
-  });
-  entries.sort((a, b) => DTYPE_ORDER.indexOf(b[2]) - DTYPE_ORDER.indexOf(a[2]) || compareUtf8(a[0], b[0]));
+/** A tensor about to be written: its shape and storage type (the data may come later). */
+interface PlannedTensor {
+  name: string;
+  shape: number[];
+  dtype: WritableDType;
+}
+
+/** Header bytes (already space-padded) and the data order of a file about to be written. */
+function planHeader<T extends PlannedTensor>(entries: T[], metadata: Record<string, string> | undefined): { header: Buffer; order: T[] } {
+  for (const e of entries) {
+    if (e.name === '__metadata__') throw new SafetensorsError('"__metadata__" cannot be a tensor name');
+    if (!WRITABLE_DTYPES.includes(e.dtype)) throw new SafetensorsError(`cannot write dtype ${e.dtype}`);
+    if (!e.shape.every(isNonNegativeInt)) throw new SafetensorsError(`tensor "${e.name}" has an invalid shape`);
+  }
+  const order = [...entries].sort((a, b) => DTYPE_ORDER.indexOf(b.dtype) - DTYPE_ORDER.indexOf(a.dtype) || compareUtf8(a.name, b.name));
 
   // Build the header by hand so key order is exactly: __metadata__ (keys sorted), then tensors in
   // data order. JSON.stringify would reorder integer-like keys ("0", "1") ahead of the others.
   const parts: string[] = [];
-  if (opts.metadata) {
-    const meta = Object.keys(opts.metadata)
+  if (metadata) {
+    const meta = Object.keys(metadata)
       .sort(compareUtf8)
       .map((k) => {
-        const v = opts.metadata![k];
+        const v = metadata[k];
         if (typeof v !== 'string') throw new SafetensorsError(`metadata value for "${k}" must be a string`);
         return `${JSON.stringify(k)}:${JSON.stringify(v)}`;
       });
     parts.push(`"__metadata__":{${meta.join(',')}}`);
   }
   let offset = 0;
-  for (const [name, t, dtype] of entries) {
-    const bytes = t.data.length * DTYPE_SIZE[dtype];
-    parts.push(`${JSON.stringify(name)}:{"dtype":"${dtype}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${offset + bytes}]}`);
+  for (const { name, shape, dtype } of order) {
+    const bytes = numel(shape) * DTYPE_SIZE[dtype];
+    parts.push(`${JSON.stringify(name)}:{"dtype":"${dtype}","shape":[${shape.join(',')}],"data_offsets":[${offset},${offset + bytes}]}`);
     offset += bytes;
   }
   const json = Buffer.from(`{${parts.join(',')}}`, 'utf8');
   const padded = Buffer.alloc(Math.ceil(json.length / 8) * 8, 0x20);
   json.copy(padded);
-  return { header: padded, order: entries };
+  return { header: padded, order };
+}
+
+function headerPrefix(header: Buffer): Buffer {
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(header.length));
+  return prefix;
+}
+
+function checkLength(name: string, shape: number[], data: Float32Array): void {
+  if (numel(shape) !== data.length) throw new SafetensorsError(`tensor "${name}" has ${data.length} values but shape [${shape.join(', ')}]`);
 }
 
 /** Serialises tensors to a safetensors file image. */
 export function serializeSafetensors(tensors: TensorCollection, opts: SerializeOptions = {}): Buffer {
-  const { header, order } = prepare(tensors, opts);
-  const chunks: Uint8Array[] = [];
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(BigInt(header.length));
-  chunks.push(prefix, header);
-  for (const [, t, dtype] of order) chunks.push(encodeTensorData(dtype, t.data));
-  return Buffer.concat(chunks);
+  const entries = toEntries(tensors).map(([name, t]) => ({ name, shape: t.shape, dtype: opts.dtypes?.[name] ?? opts.dtype ?? 'F32', data: t.data }));
+  const { header, order } = planHeader(entries, opts.metadata);
+  for (const e of order) checkLength(e.name, e.shape, e.data);
+  return Buffer.concat([headerPrefix(header), header, ...order.map((e) => encodeTensorData(e.dtype, e.data))]);
+}
+
+/**
+ * Writes a safetensors file whose tensors are made one at a time by `produce` (called in data order),
+ * so a checkpoint larger than memory can be written: only one tensor exists at a time. Atomic like
+ * writeSafetensorsFile.
+ */
+export async function writeSafetensorsStream(
+  target: string,
+  shapes: Iterable<[string, number[]]>,
+  produce: (name: string, shape: number[]) => Float32Array,
+  opts: { dtype?: WritableDType; metadata?: Record<string, string> } = {},
+): Promise<void> {
+  const { header, order } = planHeader([...shapes].map(([name, shape]) => ({ name, shape, dtype: opts.dtype ?? 'F32' })), opts.metadata);
+  await writeFileAtomicWith(target, async (fh) => {
+    // writeFile on a handle writes everything from the current position, looping over short writes.
+    await fh.writeFile(headerPrefix(header));
+    await fh.writeFile(header);
+    for (const e of order) {
+      const data = produce(e.name, e.shape);
+      checkLength(e.name, e.shape, data);
+      await fh.writeFile(encodeTensorData(e.dtype, data));
+    }
+  });
 }
 
 /** Reads the header of a safetensors file on disk without reading tensor data. */

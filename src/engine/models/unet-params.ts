@@ -2,6 +2,24 @@ import { UNetConfig, transformerLayersPerBlock } from './unet-config';
 
 export type ParamShapes = Map<string, number[]>;
 
+/** Adds torch-layout parameter shapes of conv, linear and norm modules to `p`. */
+export function shapeRecorders(p: ParamShapes) {
+  return {
+    conv(name: string, cin: number, cout: number, k: number): void {
+      p.set(`${name}.weight`, [cout, cin, k, k]);
+      p.set(`${name}.bias`, [cout]);
+    },
+    linear(name: string, cin: number, cout: number, bias = true): void {
+      p.set(`${name}.weight`, [cout, cin]);
+      if (bias) p.set(`${name}.bias`, [cout]);
+    },
+    norm(name: string, c: number): void {
+      p.set(`${name}.weight`, [c]);
+      p.set(`${name}.bias`, [c]);
+    },
+  };
+}
+
 /** Every parameter of a UNet2DConditionModel config, by diffusers name, with its shape. */
 export function unetParamShapes(cfg: UNetConfig): ParamShapes {
   const p: ParamShapes = new Map();
@@ -12,18 +30,7 @@ export function unetParamShapes(cfg: UNetConfig): ParamShapes {
   const kOut = cfg.conv_out_kernel;
   const tLayers = transformerLayersPerBlock(cfg);
 
-  const conv = (name: string, cin: number, cout: number, k: number) => {
-    p.set(`${name}.weight`, [cout, cin, k, k]);
-    p.set(`${name}.bias`, [cout]);
-  };
-  const linear = (name: string, cin: number, cout: number, bias = true) => {
-    p.set(`${name}.weight`, [cout, cin]);
-    if (bias) p.set(`${name}.bias`, [cout]);
-  };
-  const norm = (name: string, c: number) => {
-    p.set(`${name}.weight`, [c]);
-    p.set(`${name}.bias`, [c]);
-  };
+  const { conv, linear, norm } = shapeRecorders(p);
   const resnet = (name: string, cin: number, cout: number) => {
     norm(`${name}.norm1`, cin);
     conv(`${name}.conv1`, cin, cout, 3);

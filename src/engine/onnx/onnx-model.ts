@@ -15,8 +15,27 @@ export interface OnnxTensor {
   name: string;
   dataType: OnnxDataType;
   dims: number[];
-  /** Written verbatim as little-endian raw_data. */
-  data: OnnxTensorData;
+  /**
+   * Written verbatim as little-endian raw_data. A function is called once, when the tensor is
+   * encoded: derived weights (transposed copies) then exist only while they are being written.
+   */
+  data: OnnxTensorData | (() => OnnxTensorData);
+}
+
+/** Where an initializer's bytes went when they are stored outside the protobuf (TensorProto external_data). */
+export interface ExternalDataRef {
+  /** File name relative to the model file's folder. */
+  location: string;
+  offset: number;
+  length: number;
+}
+
+export interface EncodeOptions {
+  /**
+   * Called for every graph initializer with its bytes; returning a reference stores the tensor as
+   * data_location = EXTERNAL (the callee has written the bytes), null keeps it in raw_data.
+   */
+  externalize?: (t: OnnxTensor, bytes: Uint8Array) => ExternalDataRef | null;
 }
 
 export type OnnxAttribute =
@@ -94,6 +113,19 @@ export interface OnnxModel {
 export const DEFAULT_OPSET_VERSION = 17;
 export const DEFAULT_IR_VERSION = 8;
 
+/** Bytes per element of each data type. */
+export const ONNX_ELEMENT_BYTES: Readonly<Record<OnnxDataType, number>> = { float32: 4, int32: 4, int64: 8, bool: 1, float16: 2 };
+
+/** Size of a tensor's raw data, computed from its dims (lazy data is not materialised). */
+export function tensorByteLength(t: Pick<OnnxTensor, 'dataType' | 'dims'>): number {
+  return t.dims.reduce((n, d) => n * d, 1) * ONNX_ELEMENT_BYTES[t.dataType];
+}
+
+/** Bytes of all graph initializers: what decides whether a model fits a 2 GiB protobuf. */
+export function initializerBytes(model: OnnxModel): number {
+  return model.graph.initializers.reduce((n, t) => n + tensorByteLength(t), 0);
+}
+
 /** TensorProto.DataType codes. */
 export const ONNX_DATA_TYPE_CODE: Readonly<Record<OnnxDataType, number>> = {
   float32: 1,
@@ -125,27 +157,38 @@ const ATTR_TYPE = { float: 1, int: 2, string: 3, tensor: 4, graph: 5, floats: 6,
 // raw_data must be little-endian; typed arrays use host order, so refuse rather than emit a corrupt model.
 const HOST_IS_LE = os.endianness() === 'LE';
 
-function encodeTensor(t: OnnxTensor): ProtoWriter {
+function encodeTensor(t: OnnxTensor, externalize?: EncodeOptions['externalize']): ProtoWriter {
   const code = ONNX_DATA_TYPE_CODE[t.dataType];
   if (code === undefined) throw new Error(`tensor '${t.name}': unsupported data type '${t.dataType}'`);
-  if (!ARRAY_MATCHES[t.dataType](t.data)) {
-    throw new Error(`tensor '${t.name}': ${t.dataType} data must be a ${EXPECTED_ARRAY[t.dataType]}, got ${t.data.constructor.name}`);
+  const data = typeof t.data === 'function' ? t.data() : t.data;
+  if (!ARRAY_MATCHES[t.dataType](data)) {
+    throw new Error(`tensor '${t.name}': ${t.dataType} data must be a ${EXPECTED_ARRAY[t.dataType]}, got ${data.constructor.name}`);
   }
   let count = 1;
   for (const d of t.dims) {
     if (!Number.isSafeInteger(d) || d < 0) throw new Error(`tensor '${t.name}': bad dim ${d}`);
     count *= d;
   }
-  if (count !== t.data.length) {
-    throw new Error(`tensor '${t.name}': dims [${t.dims.join(',')}] need ${count} elements, data has ${t.data.length}`);
+  if (count !== data.length) {
+    throw new Error(`tensor '${t.name}': dims [${t.dims.join(',')}] need ${count} elements, data has ${data.length}`);
   }
   if (!HOST_IS_LE) throw new Error('ONNX raw_data encoding requires a little-endian host');
   const w = new ProtoWriter();
   w.packedInt64(1, t.dims); // dims
   w.int(2, code); // data_type
   if (t.name) w.string(8, t.name); // name
-  // raw_data: a view over the caller's buffer, copied once by finish().
-  w.bytes(9, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const ref = externalize?.(t, bytes) ?? null;
+  if (ref) {
+    // external_data entries (StringStringEntryProto key/value), then data_location = EXTERNAL.
+    for (const [key, value] of [['location', ref.location], ['offset', String(ref.offset)], ['length', String(ref.length)]]) {
+      w.message(13, new ProtoWriter().string(1, key).string(2, value));
+    }
+    w.int(14, 1);
+  } else {
+    // raw_data: a view over the caller's buffer, copied once by finish().
+    w.bytes(9, bytes);
+  }
   return w;
 }
 
@@ -230,13 +273,13 @@ function encodeValueInfo(v: OnnxValueInfo): ProtoWriter {
   return w;
 }
 
-function encodeGraph(g: OnnxGraph): ProtoWriter {
+function encodeGraph(g: OnnxGraph, opts: EncodeOptions = {}): ProtoWriter {
   const w = new ProtoWriter();
   for (const n of g.nodes) w.message(1, encodeNode(n));
   w.string(2, g.name);
   for (const t of g.initializers) {
     if (!t.name) throw new Error('graph initializers need a name');
-    w.message(5, encodeTensor(t));
+    w.message(5, encodeTensor(t, opts.externalize));
   }
   for (const i of g.inputs) w.message(11, encodeValueInfo(i));
   for (const o of g.outputs) w.message(12, encodeValueInfo(o));
@@ -266,13 +309,16 @@ function opsetImports(model: OnnxModel): OnnxOpsetImport[] {
   return list;
 }
 
-/** Serializes a model to ONNX protobuf bytes, ready for `InferenceSession.create`. */
-export function encodeModel(model: OnnxModel): Uint8Array {
+/**
+ * Serializes a model to ONNX protobuf bytes, ready for `InferenceSession.create`. With
+ * `externalize`, initializers may be stored outside (see ./onnx-external-data.ts).
+ */
+export function encodeModel(model: OnnxModel, opts: EncodeOptions = {}): Uint8Array {
   const w = new ProtoWriter();
   w.int(1, model.irVersion ?? DEFAULT_IR_VERSION); // ir_version
   if (model.producerName) w.string(2, model.producerName);
   if (model.producerVersion) w.string(3, model.producerVersion);
-  w.message(7, encodeGraph(model.graph)); // graph
+  w.message(7, encodeGraph(model.graph, opts)); // graph
   for (const o of opsetImports(model)) {
     const op = new ProtoWriter();
     if (o.domain) op.string(1, o.domain);

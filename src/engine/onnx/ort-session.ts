@@ -14,14 +14,26 @@
  * Environment defaults:
  *   ORT_EXECUTION_PROVIDER  auto | cpu | cuda   (default auto)
  *   ORT_INTRA_OP_THREADS    positive integer    (default os.availableParallelism())
+ *   ORT_EXTERNAL_DATA       auto | always | never (default auto: weights past 1 GiB go to a data file)
  */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
+import { initializerBytes, encodeModel, OnnxModel } from './onnx-model';
+import { writeOnnxModel } from './onnx-external-data';
 
 export type ExecutionProviderChoice = 'cpu' | 'cuda' | 'auto';
 export type GraphOptimization = 'all' | 'extended' | 'basic' | 'disabled';
+/** 'auto': weights go to an external data file when the graph's initializers exceed EXTERNAL_DATA_AUTO_BYTES. */
+export type ExternalDataChoice = 'auto' | 'always' | 'never';
+
+/**
+ * Above this, a graph's weights are written to a temporary data file beside the model instead of into
+ * the protobuf: protobuf messages must stay below 2 GiB, and an in-memory model costs two more copies
+ * of the weights (the encoded bytes and ONNX Runtime's parse of them).
+ */
+export const EXTERNAL_DATA_AUTO_BYTES = 1 << 30;
 
 export interface CreateSessionOptions {
   /** 'auto' uses CUDA when its provider library is installed, else CPU. 'cuda' fails if CUDA cannot be used. */
@@ -30,6 +42,13 @@ export interface CreateSessionOptions {
   /** Inter-op threads only matter in parallel execution mode, so setting this enables it; omitted = sequential. */
   interOpThreads?: number;
   graphOptimization?: GraphOptimization;
+  /** Only for models passed as OnnxModel (bytes are always loaded as they are). */
+  externalData?: ExternalDataChoice;
+  /**
+   * ONNX Runtime's CPU arena (default on) keeps freed blocks and grows by powers of two; off, every
+   * tensor is allocated and freed as it goes, which bounds the peak of multi-GB training graphs.
+   */
+  memoryArena?: boolean;
 }
 
 export interface OrtSession {
@@ -44,6 +63,13 @@ function parseProvider(raw: string | undefined): ExecutionProviderChoice {
   if (v === '') return 'auto';
   if (v === 'auto' || v === 'cpu' || v === 'cuda') return v;
   throw new Error(`ORT_EXECUTION_PROVIDER must be auto, cpu or cuda; got '${raw}'`);
+}
+
+function parseExternalData(raw: string | undefined): ExternalDataChoice {
+  const v = (raw ?? '').trim().toLowerCase();
+  if (v === '') return 'auto';
+  if (v === 'auto' || v === 'always' || v === 'never') return v;
+  throw new Error(`ORT_EXTERNAL_DATA must be auto, always or never; got '${raw}'`);
 }
 
 function parseThreads(raw: string | undefined, label: string): number | undefined {
@@ -76,7 +102,27 @@ export function isCudaAvailable(): boolean {
   }
 }
 
-export async function createSession(modelBytes: Uint8Array, opts: CreateSessionOptions = {}): Promise<OrtSession> {
+/**
+ * A session for encoded model bytes, a model file's path, or a model description. A large model (see `externalData`)
+ * goes through a temporary folder holding the model and its external data file; the folder is removed
+ * once ONNX Runtime has loaded it.
+ */
+export async function createSession(model: Uint8Array | OnnxModel | string, opts: CreateSessionOptions = {}): Promise<OrtSession> {
+  if (model instanceof Uint8Array || typeof model === 'string') return createSessionFrom(model, opts);
+  const choice = opts.externalData ?? parseExternalData(process.env.ORT_EXTERNAL_DATA);
+  if (choice === 'never' || (choice === 'auto' && initializerBytes(model) <= EXTERNAL_DATA_AUTO_BYTES)) {
+    return createSessionFrom(encodeModel(model), opts);
+  }
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'saas-onnx-'));
+  try {
+    const { modelPath } = writeOnnxModel(model, path.join(dir, 'model.onnx'));
+    return await createSessionFrom(modelPath, opts);
+  } finally {
+    await fs.promises.rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function createSessionFrom(modelBytes: Uint8Array | string, opts: CreateSessionOptions): Promise<OrtSession> {
   const choice = opts.executionProvider ?? parseProvider(process.env.ORT_EXECUTION_PROVIDER);
   const intraOpThreads =
     opts.intraOpThreads ?? parseThreads(process.env.ORT_INTRA_OP_THREADS, 'ORT_INTRA_OP_THREADS') ?? os.availableParallelism();
@@ -85,6 +131,7 @@ export async function createSession(modelBytes: Uint8Array, opts: CreateSessionO
     intraOpNumThreads: intraOpThreads,
     logSeverityLevel: 3,
     graphOptimizationLevel: opts.graphOptimization ?? 'all',
+    ...(opts.memoryArena === false ? { enableCpuMemArena: false } : {}),
     ...(interOpThreads !== undefined ? { interOpNumThreads: interOpThreads, executionMode: 'parallel' as const } : {}),
   };
 
@@ -98,7 +145,7 @@ export async function createSession(modelBytes: Uint8Array, opts: CreateSessionO
   if (cudaInstalled && choice !== 'cpu') {
     try {
       // CPU stays registered as the fallback for ops the CUDA EP lacks.
-      const session = await ort.InferenceSession.create(modelBytes, { ...base, executionProviders: ['cuda', 'cpu'] });
+      const session = await createInference(modelBytes, { ...base, executionProviders: ['cuda', 'cpu'] });
       return { session, executionProvider: 'cuda', intraOpThreads, interOpThreads };
     } catch (err) {
       if (choice === 'cuda') {
@@ -109,8 +156,12 @@ export async function createSession(modelBytes: Uint8Array, opts: CreateSessionO
       }
     }
   }
-  const session = await ort.InferenceSession.create(modelBytes, { ...base, executionProviders: ['cpu'] });
+  const session = await createInference(modelBytes, { ...base, executionProviders: ['cpu'] });
   return { session, executionProvider: 'cpu', intraOpThreads, interOpThreads };
+}
+
+function createInference(source: Uint8Array | string, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  return typeof source === 'string' ? ort.InferenceSession.create(source, options) : ort.InferenceSession.create(source, options);
 }
 
 export type FeedData = Float32Array | Uint16Array | BigInt64Array | Int32Array | Uint8Array | Float64Array;

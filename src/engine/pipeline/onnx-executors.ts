@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { OnnxGraphOps } from '../graph/onnx-graph-ops';
-import { encodeModel } from '../onnx/onnx-model';
+import { OnnxModel } from '../onnx/onnx-model';
 import { createSession, ExecutionProviderChoice } from '../onnx/ort-session';
 import { unetForward } from '../models/unet-2d-condition.model';
 import { clipTextForward } from '../models/clip-text.model';
@@ -20,8 +20,9 @@ export interface UNetSessionOptions extends OrtOptions {
 /**
  * The UNet as an ONNX graph: weights are initializers, LoRA factors for `loraModules` are per-sample
  * inputs (batch and rank dynamic), so adapters change per request without re-export or reload.
+ * A model past 1 GiB of weights loads through an external data file (createSession).
  */
-export function exportUNetOnnx(model: DiffusionModel, loraModules: string[], size?: ImageSize): Uint8Array {
+export function exportUNetOnnx(model: DiffusionModel, loraModules: string[], size?: ImageSize): OnnxModel {
   const g = new OnnxGraphOps({ params: model.unetParams, lora: { modules: loraModules, perSample: true, trainable: false } });
   const [c, h, w] = sampleShape(model, size);
   const l = model.maxLength;
@@ -31,16 +32,16 @@ export function exportUNetOnnx(model: DiffusionModel, loraModules: string[], siz
   const mask = g.input('encoder_attention_mask', [-1, l]);
   const bias = g.reshape(g.scale(g.addScalar(g.scale(mask, -1), 1), -10000), [-1, 1, 1, l]);
   g.output(unetForward(g, model.unetConfig, sample, t, ctx, bias), 'out_sample');
-  return encodeModel(g.toModel({ model: model.name, lora_modules: String(loraModules.length) }));
+  return g.toModel({ model: model.name, lora_modules: String(loraModules.length) });
 }
 
-export function exportTextEncoderOnnx(model: DiffusionModel): Uint8Array {
+export function exportTextEncoderOnnx(model: DiffusionModel): OnnxModel {
   const g = new OnnxGraphOps({ params: model.textParams });
   const l = model.maxLength;
   const ids = g.input('input_ids', [-1, l], 'int64');
   const mask = g.input('attention_mask', [-1, l]);
   g.output(clipTextForward(g, model.textConfig, ids, mask), 'last_hidden_state');
-  return encodeModel(g.toModel({ model: model.name }));
+  return g.toModel({ model: model.name });
 }
 
 export class OrtUNetDenoiser implements Denoiser {

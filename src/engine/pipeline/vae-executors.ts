@@ -3,11 +3,37 @@ import { OnnxGraphOps } from '../graph/onnx-graph-ops';
 import { AutoencoderKlConfig, vaeDecode, vaeEncode, vaeScaleFactor } from '../models/autoencoder-kl.model';
 import type { ParamMap } from '../models/param-init';
 import type { ImageSize } from '../models/sample-space';
-import { encodeModel } from '../onnx/onnx-model';
+import type { OnnxModel } from '../onnx/onnx-model';
 import { createSession } from '../onnx/ort-session';
 import type { OrtOptions } from './onnx-executors';
 
 export type VaePart = 'encoder' | 'decoder';
+
+function sizeOf(config: AutoencoderKlConfig, size: number | ImageSize): ImageSize {
+  const { width, height } = typeof size === 'number' ? { width: size, height: size } : size;
+  const f = vaeScaleFactor(config);
+  if (width % f !== 0 || height % f !== 0) throw new Error(`vae: image size ${width}×${height} is not a multiple of ${f}`);
+  return { width, height };
+}
+
+/** The encoder as an ONNX graph: image [N, C, H, W] → mean, logvar. */
+export function vaeEncoderOnnxModel(config: AutoencoderKlConfig, params: ParamMap, size: number | ImageSize): OnnxModel {
+  const { width, height } = sizeOf(config, size);
+  const enc = new OnnxGraphOps({ params });
+  const { mean, logvar } = vaeEncode(enc, config, enc.input('image', [-1, config.in_channels, height, width]));
+  enc.output(mean, 'mean');
+  enc.output(logvar, 'logvar');
+  return enc.toModel({ model: 'vae-encoder' });
+}
+
+/** The decoder as an ONNX graph: unscaled latents [N, latent_channels, H/f, W/f] → image. */
+export function vaeDecoderOnnxModel(config: AutoencoderKlConfig, params: ParamMap, size: number | ImageSize): OnnxModel {
+  const { width, height } = sizeOf(config, size);
+  const f = vaeScaleFactor(config);
+  const dec = new OnnxGraphOps({ params });
+  dec.output(vaeDecode(dec, config, dec.input('latents', [-1, config.latent_channels, height / f, width / f])), 'image');
+  return dec.toModel({ model: 'vae-decoder' });
+}
 
 /**
  * An AutoencoderKL as ONNX Runtime sessions (batch dynamic, image size fixed per instance). Sampling
@@ -22,21 +48,9 @@ export class OrtAutoencoderKl {
   ) {}
 
   static async create(config: AutoencoderKlConfig, params: ParamMap, size: number | ImageSize, opts: OrtOptions & { parts?: VaePart[] } = {}): Promise<OrtAutoencoderKl> {
-    const { width, height } = typeof size === 'number' ? { width: size, height: size } : size;
-    const f = vaeScaleFactor(config);
-    if (width % f !== 0 || height % f !== 0) throw new Error(`vae: image size ${width}×${height} is not a multiple of ${f}`);
+    const { width, height } = sizeOf(config, size);
     const parts = new Set(opts.parts ?? ['encoder', 'decoder']);
-    const build = (part: VaePart) => {
-      const g = new OnnxGraphOps({ params });
-      if (part === 'encoder') {
-        const { mean, logvar } = vaeEncode(g, config, g.input('image', [-1, config.in_channels, height, width]));
-        g.output(mean, 'mean');
-        g.output(logvar, 'logvar');
-      } else {
-        g.output(vaeDecode(g, config, g.input('latents', [-1, config.latent_channels, height / f, width / f])), 'image');
-      }
-      return createSession(encodeModel(g.toModel({ model: `vae-${part}` })), opts).then((s) => s.session);
-    };
+    const build = (part: VaePart) => createSession(part === 'encoder' ? vaeEncoderOnnxModel(config, params, size) : vaeDecoderOnnxModel(config, params, size), opts).then((s) => s.session);
     const [e, d] = await Promise.all([parts.has('encoder') ? build('encoder') : null, parts.has('decoder') ? build('decoder') : null]);
     return new OrtAutoencoderKl(config, e, d, { width, height });
   }

@@ -1,8 +1,8 @@
 import { moduleShapeOfWeight } from '../lora/lora-adapter';
 import * as ort from 'onnxruntime-node';
 import { OnnxGraphOps, Sym } from '../graph/onnx-graph-ops';
-import { encodeModel } from '../onnx/onnx-model';
-import { createSession } from '../onnx/ort-session';
+import { initializerBytes, type OnnxModel } from '../onnx/onnx-model';
+import { createSession, EXTERNAL_DATA_AUTO_BYTES } from '../onnx/ort-session';
 import { UNetConfig } from '../models/unet-config';
 import { unetForward } from '../models/unet-2d-condition.model';
 import { ClipTextConfig, clipTextForward } from '../models/clip-text.model';
@@ -62,6 +62,60 @@ export interface TrainingStepResult {
   grads: Map<string, Float32Array>;
 }
 
+/** The training step as one ONNX graph (loss, per-sample MSE and a grad:<name> output per trainable input). */
+export function buildTrainingGraph(spec: TrainingGraphSpec): { model: OnnxModel; trainableNames: string[] } {
+  const trainFull = !spec.lora;
+  const g = new OnnxGraphOps({
+    params: spec.params,
+    trainableParams: trainFull ? () => true : undefined,
+    differentiable: true,
+    lora: spec.lora ? { modules: spec.lora.modules, perSample: false, rank: spec.lora.rank, trainable: true } : undefined,
+  });
+  const [c, h, w] = spec.sampleShape;
+  const l = spec.seqLen;
+  const mask = g.input('attention_mask', [-1, l]);
+  let ctx: Sym;
+  if (spec.text) {
+    const ids = g.input('input_ids', [-1, l], 'int64');
+    ctx = clipTextForward(g, spec.text, ids, mask);
+  } else {
+    ctx = g.input('encoder_hidden_states', [-1, l, spec.unet.cross_attention_dim]);
+  }
+  const crossBias = g.reshape(g.scale(g.addScalar(g.scale(mask, -1), 1), -10000), [-1, 1, 1, l]);
+  const noisy = g.input('noisy', [-1, c, h, w]);
+  const t = g.input('timestep', [-1]);
+  const target = g.input('target', [-1, c, h, w]);
+  const pred = unetForward(g, spec.unet, noisy, t, ctx, crossBias);
+  const err = g.sub(pred, target);
+  const mse = g.reshape(g.reduceMean(g.reshape(g.mul(err, err), [-1, c * h * w]), [1]), [-1]);
+
+  let loss: Sym;
+  if (spec.objective === 'weighted-mse') {
+    const weights = g.input('weights', [-1]);
+    loss = g.reshape(g.reduceSum(g.reshape(g.mul(mse, weights), [1, -1]), [1]), []);
+  } else {
+    const ref = g.input('reference_mse', [-1]);
+    const paired = spec.hingePairs === undefined ? g.sub(mse, ref) : g.slice(g.sub(mse, ref), 0, 0, 2 * spec.hingePairs);
+    const delta = g.reshape(paired, [2, -1]); // row 0 expert, row 1 policy
+    const diff = g.sub(g.slice(delta, 0, 0, 1), g.slice(delta, 0, 1, 2));
+    const hinge = g.relu(g.addScalar(diff, spec.margin ?? 0.001));
+    const weights = g.input('weights', [-1]);
+    const anchor = g.reduceSum(g.reshape(g.mul(mse, weights), [1, -1]), [1]);
+    loss = g.reshape(g.add(g.reduceMean(hinge, [0, 1]), anchor), []);
+  }
+  g.output(loss, 'loss');
+  g.output(mse, 'per_sample_mse');
+
+  const wrt = g.trainableInputs;
+  const grads = g.gradients(loss, wrt);
+  wrt.forEach((s, i) => {
+    const gr = grads[i];
+    if (!gr) throw new Error(`no gradient reaches ${s.name}`);
+    g.output(gr, `grad:${s.name}`);
+  });
+  return { model: g.toModel(), trainableNames: wrt.map((s) => s.name) };
+}
+
 export class DenoiserTrainingGraph {
   readonly engine = 'onnxruntime';
 
@@ -70,60 +124,17 @@ export class DenoiserTrainingGraph {
     private readonly spec: TrainingGraphSpec,
     /** Names of the trainable tensors, in the order the graph takes and returns them. */
     readonly trainableNames: string[],
+    private readonly shapes: Map<string, number[]>,
   ) {}
 
   static async create(spec: TrainingGraphSpec): Promise<DenoiserTrainingGraph> {
-    const trainFull = !spec.lora;
-    const g = new OnnxGraphOps({
-      params: spec.params,
-      trainableParams: trainFull ? () => true : undefined,
-      differentiable: true,
-      lora: spec.lora ? { modules: spec.lora.modules, perSample: false, rank: spec.lora.rank, trainable: true } : undefined,
-    });
-    const [c, h, w] = spec.sampleShape;
-    const l = spec.seqLen;
-    const mask = g.input('attention_mask', [-1, l]);
-    let ctx: Sym;
-    if (spec.text) {
-      const ids = g.input('input_ids', [-1, l], 'int64');
-      ctx = clipTextForward(g, spec.text, ids, mask);
-    } else {
-      ctx = g.input('encoder_hidden_states', [-1, l, spec.unet.cross_attention_dim]);
-    }
-    const crossBias = g.reshape(g.scale(g.addScalar(g.scale(mask, -1), 1), -10000), [-1, 1, 1, l]);
-    const noisy = g.input('noisy', [-1, c, h, w]);
-    const t = g.input('timestep', [-1]);
-    const target = g.input('target', [-1, c, h, w]);
-    const pred = unetForward(g, spec.unet, noisy, t, ctx, crossBias);
-    const err = g.sub(pred, target);
-    const mse = g.reshape(g.reduceMean(g.reshape(g.mul(err, err), [-1, c * h * w]), [1]), [-1]);
-
-    let loss: Sym;
-    if (spec.objective === 'weighted-mse') {
-      const weights = g.input('weights', [-1]);
-      loss = g.reshape(g.reduceSum(g.reshape(g.mul(mse, weights), [1, -1]), [1]), []);
-    } else {
-      const ref = g.input('reference_mse', [-1]);
-      const paired = spec.hingePairs === undefined ? g.sub(mse, ref) : g.slice(g.sub(mse, ref), 0, 0, 2 * spec.hingePairs);
-      const delta = g.reshape(paired, [2, -1]); // row 0 expert, row 1 policy
-      const diff = g.sub(g.slice(delta, 0, 0, 1), g.slice(delta, 0, 1, 2));
-      const hinge = g.relu(g.addScalar(diff, spec.margin ?? 0.001));
-      const weights = g.input('weights', [-1]);
-      const anchor = g.reduceSum(g.reshape(g.mul(mse, weights), [1, -1]), [1]);
-      loss = g.reshape(g.add(g.reduceMean(hinge, [0, 1]), anchor), []);
-    }
-    g.output(loss, 'loss');
-    g.output(mse, 'per_sample_mse');
-
-    const wrt = g.trainableInputs;
-    const grads = g.gradients(loss, wrt);
-    wrt.forEach((s, i) => {
-      const gr = grads[i];
-      if (!gr) throw new Error(`no gradient reaches ${s.name}`);
-      g.output(gr, `grad:${s.name}`);
-    });
-    const { session } = await createSession(encodeModel(g.toModel()), { intraOpThreads: spec.intraOpThreads });
-    return new DenoiserTrainingGraph(session, spec, wrt.map((s) => s.name));
+    const { model, trainableNames } = buildTrainingGraph(spec);
+    // A graph of SD size keeps many GB of activations for its backward pass: no arena slack on top.
+    const large = initializerBytes(model) > EXTERNAL_DATA_AUTO_BYTES;
+    const { session } = await createSession(model, { intraOpThreads: spec.intraOpThreads, memoryArena: !large });
+    // Shapes now, so the session needs no weights afterwards (callers may free them).
+    const shapes = new Map(trainableNames.map((n) => [n, trainableShape(spec, n)]));
+    return new DenoiserTrainingGraph(session, spec, trainableNames, shapes);
   }
 
   /** One forward + backward. `trainable` maps graph input names (params or lora.* factors) to values. */
@@ -148,7 +159,7 @@ export class DenoiserTrainingGraph {
     for (const name of this.trainableNames) {
       const value = trainable.get(name);
       if (!value) throw new Error(`missing trainable tensor ${name}`);
-      feeds[name] = new ort.Tensor('float32', value, this.trainableShape(name));
+      feeds[name] = new ort.Tensor('float32', value, this.shapes.get(name)!);
     }
     const out = await this.session.run(feeds);
     const grads = new Map<string, Float32Array>();
@@ -156,18 +167,18 @@ export class DenoiserTrainingGraph {
     return { loss: (out.loss.data as Float32Array)[0], perSampleMse: out.per_sample_mse.data as Float32Array, grads };
   }
 
-  private trainableShape(name: string): number[] {
-    const p = this.spec.params.get(name);
-    if (p) return p.shape;
-    const m = /^lora\.(.+)\.(a|b)$/.exec(name);
-    if (!m || !this.spec.lora) throw new Error(`unknown trainable ${name}`);
-    const [out, inp] = moduleShapeOfWeight(this.spec.params.get(`${m[1]}.weight`)!.shape);
-    return m[2] === 'a' ? [1, this.spec.lora.rank, inp] : [1, out, this.spec.lora.rank];
-  }
-
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+function trainableShape(spec: TrainingGraphSpec, name: string): number[] {
+  const p = spec.params.get(name);
+  if (p) return p.shape;
+  const m = /^lora\.(.+)\.(a|b)$/.exec(name);
+  if (!m || !spec.lora) throw new Error(`unknown trainable ${name}`);
+  const [out, inp] = moduleShapeOfWeight(spec.params.get(`${m[1]}.weight`)!.shape);
+  return m[2] === 'a' ? [1, spec.lora.rank, inp] : [1, out, spec.lora.rank];
 }
 
 function requireInput<V>(v: V | undefined, name: string): V {
