@@ -1066,6 +1066,16 @@ export interface components {
              */
             maxTimestepFraction: number;
             /**
+             * @description Min-SNR-γ weighting of the denoising loss (SFT and the DRO anchor): rows weigh min(SNR, γ)/(SNR + 1); 0 = off.
+             * @example 0
+             */
+            minSnrGamma: number;
+            /**
+             * @description Also train on each image flipped left to right (leave off for brands with text or handed marks).
+             * @example false
+             */
+            mirrorAugmentation: boolean;
+            /**
              * @description DRO: classifier-free guidance of the policy trajectories (1 = none, as published).
              * @example 1
              */
@@ -1103,11 +1113,11 @@ export interface components {
              */
             steps: number;
             /**
-             * @description Layers the LoRA adapts: `attention` (the attention projections), `attention+ff` (plus the feed-forward layers), `blocks` (every linear and convolution layer of the down, mid and up blocks: ResNet conv1/conv2/shortcut, proj_in/proj_out, down/up samplers; the default) or `all` (`blocks` plus conv_in/conv_out).
+             * @description Layers the LoRA adapts: `attention` (the attention projections), `attention+ff` (plus the feed-forward layers), `blocks` (every linear and convolution layer of the down, mid and up blocks: ResNet conv1/conv2/shortcut, proj_in/proj_out, down/up samplers; the default), `decoder` (the `blocks` layers of the up blocks only) or `all` (`blocks` plus conv_in/conv_out).
              * @example blocks
              * @enum {string}
              */
-            targets?: "attention" | "attention+ff" | "blocks" | "all";
+            targets?: "attention" | "attention+ff" | "blocks" | "decoder" | "all";
         };
         FineTuneHyperparametersInputDto: {
             /**
@@ -1166,6 +1176,16 @@ export interface components {
              */
             maxTimestepFraction?: number;
             /**
+             * @description Min-SNR-γ weighting of the denoising loss (SFT and the DRO anchor): rows weigh min(SNR, γ)/(SNR + 1); 0 = off.
+             * @example 0
+             */
+            minSnrGamma?: number;
+            /**
+             * @description Also train on each image flipped left to right (leave off for brands with text or handed marks).
+             * @example false
+             */
+            mirrorAugmentation?: boolean;
+            /**
              * @description DRO: classifier-free guidance of the policy trajectories (1 = none, as published).
              * @example 1
              */
@@ -1203,11 +1223,11 @@ export interface components {
              */
             steps?: number;
             /**
-             * @description Layers the LoRA adapts: `attention` (the attention projections), `attention+ff` (plus the feed-forward layers), `blocks` (every linear and convolution layer of the down, mid and up blocks: ResNet conv1/conv2/shortcut, proj_in/proj_out, down/up samplers; the default) or `all` (`blocks` plus conv_in/conv_out).
+             * @description Layers the LoRA adapts: `attention` (the attention projections), `attention+ff` (plus the feed-forward layers), `blocks` (every linear and convolution layer of the down, mid and up blocks: ResNet conv1/conv2/shortcut, proj_in/proj_out, down/up samplers; the default), `decoder` (the `blocks` layers of the up blocks only) or `all` (`blocks` plus conv_in/conv_out).
              * @example blocks
              * @enum {string}
              */
-            targets?: "attention" | "attention+ff" | "blocks" | "all";
+            targets?: "attention" | "attention+ff" | "blocks" | "decoder" | "all";
         };
         FineTuneListDto: {
             data: components["schemas"]["FineTuneDto"][];

@@ -16,6 +16,7 @@ const FLAGS = [
   ['anchor-weight', 'sftWeight'],
   ['preservation-weight', 'preservationWeight'],
   ['max-timestep-fraction', 'maxTimestepFraction'],
+  ['min-snr-gamma', 'minSnrGamma'],
 ] as const;
 
 /** Fine-tune hyperparameters given on the command line as `--<prefix><flag> value` (unset ones keep the defaults). */
@@ -33,6 +34,7 @@ export function readFineTuneHyperparameters(args: CliArgs, prefix = ''): Partial
     if (!(LORA_TARGETS as readonly string[]).includes(targets)) throw new Error(`--${prefix}targets must be one of ${LORA_TARGETS.join(', ')}`);
     hp.targets = targets as LoraTargets;
   }
+  if (args.flag(`${prefix}mirror`)) hp.mirrorAugmentation = true;
   // Scale 1 per rank unless chosen otherwise: alpha follows rank.
   if (hp.rank !== undefined) hp.alpha = hp.rank;
   return hp;

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional, OmitType, PartialType } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsIn, IsInt, IsNotEmpty, IsNumber, IsObject, IsOptional, IsString, IsUrl, IsUUID, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsNotEmpty, IsNumber, IsObject, IsOptional, IsString, IsUrl, IsUUID, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 import { DEFAULT_FINE_TUNE_HYPERPARAMETERS as D, LORA_TARGETS, type LoraTargets } from '../engine';
 import { BaseModelField } from '../models/base-model.decorator';
 import { WebhookDeliveryDto } from '../webhooks/webhooks.dto';
@@ -108,6 +108,16 @@ export class FineTuneHyperparametersDto {
   @IsNumber(finite)
   maxTimestepFraction: number;
 
+  @ApiProperty({ example: D.minSnrGamma, minimum: 0, maximum: 1000, description: 'Min-SNR-γ weighting of the denoising loss (SFT and the DRO anchor): rows weigh min(SNR, γ)/(SNR + 1); 0 = off.' })
+  @IsNumber(finite)
+  @Min(0)
+  @Max(1000)
+  minSnrGamma: number;
+
+  @ApiProperty({ example: D.mirrorAugmentation, description: 'Also train on each image flipped left to right (leave off for brands with text or handed marks).' })
+  @IsBoolean()
+  mirrorAugmentation: boolean;
+
   @ApiProperty({ example: D.seed, minimum: 0, maximum: 2147483647 })
   @IsInt()
   @Max(2147483647)
@@ -119,7 +129,7 @@ export class FineTuneHyperparametersDto {
     description:
       'Layers the LoRA adapts: `attention` (the attention projections), `attention+ff` (plus the feed-forward layers), `blocks` ' +
       '(every linear and convolution layer of the down, mid and up blocks: ResNet conv1/conv2/shortcut, proj_in/proj_out, down/up samplers; ' +
-      'the default) or `all` (`blocks` plus conv_in/conv_out).',
+      'the default), `decoder` (the `blocks` layers of the up blocks only) or `all` (`blocks` plus conv_in/conv_out).',
   })
   @IsOptional()
   @IsIn(FINE_TUNE_TARGETS, { message: `targets must be one of: ${FINE_TUNE_TARGETS.join(', ')}` })

@@ -12,7 +12,8 @@ import { TfjsTrainingStep } from '../../src/engine/training/tfjs-training-step';
 import { Demonstration, fineTune, FineTuneHyperparameters } from '../../src/engine';
 import { droHingeLoss } from '../../src/engine/dro/dro-hinge';
 import { ReplayBuffer, Trajectory } from '../../src/engine/dro/replay-buffer';
-import { Random } from '../../src/engine/schedulers';
+import { NoiseSchedule, Random } from '../../src/engine/schedulers';
+import { denoisingRowWeights, mirrored, type PreparedDemonstrations } from '../../src/engine/dro/demonstration-batches';
 
 const model = createRandomModel({ seed: 12 });
 const size = model.sampleSpace.imageSize;
@@ -292,4 +293,39 @@ test('output preservation: DRO and SFT train deterministically with it, and it c
     assert.notDeepEqual(flat(kept.adapter), flat(plain.adapter), `${method}: preservation changes training`);
   }
   await assert.rejects(fineTune({ model, demonstrations: withContent, method: 'sft', hyperparameters: { ...tinyHp, preservationWeight: -1 } }), /preservationWeight/);
+});
+
+test('mirror augmentation flips each demonstration left to right; Min-SNR-γ weights follow min(SNR, γ)/(SNR + 1)', () => {
+  const d = demos(1)[0];
+  const m = mirrored(d);
+  assert.equal(m.caption, d.caption);
+  for (const [c, y, x] of [[0, 0, 0], [1, 3, size - 1], [2, size - 1, 5]]) assert.equal(m.image[(c * size + y) * size + x], d.image[(c * size + y) * size + (size - 1 - x)]);
+  assert.deepEqual(mirrored(m).image, d.image, 'mirroring twice is the identity');
+
+  const schedule = new NoiseSchedule(model.schedulerConfig);
+  const t = [0, 10, 400, 999];
+  const prep = (minSnrGamma: number) => ({ schedule, hp: { minSnrGamma } }) as unknown as PreparedDemonstrations;
+  assert.deepEqual([...denoisingRowWeights(prep(0), t, 0.25)], [0.25, 0.25, 0.25, 0.25], 'off: every row weighs the same');
+  const w = denoisingRowWeights(prep(5), t, 0.25);
+  assert.equal(model.schedulerConfig.prediction_type, 'v_prediction');
+  t.forEach((ti, i) => {
+    const ab = schedule.alphaBar(ti);
+    const snr = ab / (1 - ab);
+    assert.ok(Math.abs(w[i] - (0.25 * Math.min(snr, 5)) / (snr + 1)) < 1e-6, `t=${ti}: ${w[i]}`);
+  });
+  assert.ok(w[0] < w[2], 'the near-clean rows, whose SNR is far above γ, weigh less than mid-noise rows');
+});
+
+test('mirror augmentation and Min-SNR-γ: DRO and SFT train deterministically with them, and each changes the adapter', async () => {
+  for (const method of ['dro', 'sft'] as const) {
+    const plain = flat((await fineTune({ model, demonstrations: demos(3), method, hyperparameters: tinyHp, intraOpThreads: 1 })).adapter);
+    for (const extra of [{ mirrorAugmentation: true }, { minSnrGamma: 5 }]) {
+      const a = await fineTune({ model, demonstrations: demos(3), method, hyperparameters: { ...tinyHp, ...extra }, intraOpThreads: 1 });
+      const b = await fineTune({ model, demonstrations: demos(3), method, hyperparameters: { ...tinyHp, ...extra }, intraOpThreads: 1 });
+      assert.deepEqual(flat(b.adapter), flat(a.adapter), `${method} ${JSON.stringify(extra)}: same seed, same adapter`);
+      assert.notDeepEqual(flat(a.adapter), plain, `${method} ${JSON.stringify(extra)} changes training`);
+    }
+  }
+  await assert.rejects(fineTune({ model, demonstrations: demos(3), method: 'sft', hyperparameters: { ...tinyHp, minSnrGamma: -1 } }), /minSnrGamma/);
+  await assert.rejects(fineTune({ model, demonstrations: demos(3), method: 'sft', hyperparameters: { ...tinyHp, mirrorAugmentation: 'yes' as never } }), /mirrorAugmentation/);
 });

@@ -59,6 +59,10 @@ test('target sets: attention ⊂ attention+ff ⊂ all, and all reaches every con
   const [out, inp, k] = shapes.get(CONV)!;
   const w = c.params.get(`${CONV}.weight`)!.shape;
   assert.deepEqual([out, inp, k], [w[0], w[1] * 9, 3]);
+  const blocks = loraTargetModules(c.cfg, 'blocks');
+  const decoder = loraTargetModules(c.cfg, 'decoder');
+  assert.ok(decoder.length > 0 && decoder.every((m) => m.startsWith('up_blocks.') && blocks.includes(m)), 'decoder: the up blocks’ share of blocks');
+  assert.deepEqual(decoder, blocks.filter((m) => m.startsWith('up_blocks.')));
   assert.throws(() => loraTargetModules(c.cfg, 'everything' as never), /targets must be one of/);
 });
 

@@ -29,7 +29,7 @@ import { loraAdapterFromTensors, parseLoraAdapter, readLoraFile } from '../../sr
 import { serializeLoraAdapter, writeLoraFile } from '../../src/engine/lora/lora-file.writer';
 import { buildSafetensors, peftLora } from '../support/safetensors';
 import { relErr } from '../support/numerics';
-import { invalidateLoraPackCache, mergedDelta, packLoraBatch, type AdapterUse } from '../../src/engine/lora/lora-batch.packer';
+import { activeAdaptersByTimestep, invalidateLoraPackCache, mergedDelta, packLoraBatch, type AdapterUse } from '../../src/engine/lora/lora-batch.packer';
 import {
   adapterFromTrainingFeeds,
   loraGradientsToAdapter,
@@ -817,5 +817,28 @@ describe('training-graph factors', () => {
       assertClose(back.layers.get(m)!.b, ad.layers.get(m)!.b, 1e-6, 'B');
       assert.equal(back.layers.get(m)!.alpha, 5);
     }
+  });
+});
+
+describe('activeAdaptersByTimestep', () => {
+  it('keeps each use below its window, per row or for the whole batch, and packs once per active set', () => {
+    const stub = { rank: 1 } as unknown as AdapterUse['adapter'];
+    const full: AdapterUse = { adapter: stub, scale: 1 };
+    const low: AdapterUse = { adapter: stub, scale: 0.5, timestepWindow: 0.4 };
+    const packs: AdapterUse[][][] = [];
+    const at = activeAdaptersByTimestep([[full, low], [low], []], 1000, (active) => {
+      packs.push(active);
+      return packs.length;
+    });
+    assert.equal(at(900), 1);
+    assert.deepEqual(packs[0], [[full], [], []], 'above 0.4·T only the unwindowed use acts');
+    assert.equal(at(700), 1, 'the same active set reuses its feeds');
+    assert.equal(at(100), 2);
+    assert.deepEqual(packs[1], [[full, low], [low], []]);
+    assert.equal(at([100, 900, 5]), 3, 'per-row timesteps');
+    assert.deepEqual(packs[2], [[full, low], [], []]);
+    assert.equal(at(399), 2, 'the window is open below window · T');
+    assert.equal(at(400), 1);
+    assert.equal(packs.length, 3);
   });
 });

@@ -47,6 +47,8 @@ export async function prepareDemonstrations(
   opts: { intraOpThreads?: number } = {},
 ): Promise<PreparedDemonstrations> {
   const [c, h, w] = sampleShape(model);
+  // Mirrored copies join as demonstrations of their own: every sampler draws either orientation alike.
+  demos = hp.mirrorAugmentation ? [...demos, ...demos.map(mirrored)] : demos;
   const x0 = await toSampleSpace(model, demos, opts);
   const preserve = hp.preservationWeight > 0;
   const texts = [...demos.map((d) => d.caption), '', ...(preserve ? demos.map((d) => d.contentCaption ?? d.caption) : [])];
@@ -71,6 +73,17 @@ export async function prepareDemonstrations(
     modules,
     moduleShapes,
   };
+}
+
+/** The demonstration flipped left to right (CHW, square). */
+export function mirrored(d: Demonstration): Demonstration {
+  const size = Math.round(Math.sqrt(d.image.length / 3));
+  const image = new Float32Array(d.image.length);
+  for (let row = 0; row < 3 * size; row++) {
+    const o = row * size;
+    for (let x = 0; x < size; x++) image[o + x] = d.image[o + size - 1 - x];
+  }
+  return { ...d, image };
 }
 
 /** Latent models encode this many demonstrations per VAE call. */
@@ -180,6 +193,13 @@ export function sftBatch(prep: PreparedDemonstrations, b: number, rng: Random): 
     target: schedule.trainingTarget(model.schedulerConfig.prediction_type, x0, noise, t),
     encoderHiddenStates: stack(cond.map((c) => c.emb)),
     attentionMask: stack(cond.map((c) => c.mask)),
-    weights: new Float32Array(b).fill(1 / b),
+    weights: denoisingRowWeights(prep, t, 1 / b),
   };
+}
+
+/** Weights of denoising rows at timesteps t: `scale` each, times the Min-SNR-γ weight when it is on. */
+export function denoisingRowWeights(prep: PreparedDemonstrations, t: ArrayLike<number>, scale: number): Float32Array {
+  const gamma = prep.hp.minSnrGamma;
+  if (!(gamma > 0)) return new Float32Array(t.length).fill(scale);
+  return prep.schedule.minSnrWeights(t, gamma).map((w) => w * scale);
 }

@@ -27,6 +27,16 @@ export interface FineTuneHyperparameters {
    * the style on the phrase instead of redrawing every prompt. 0 = off.
    */
   preservationWeight: number;
+  /**
+   * Train on each demonstration and its left-right mirror image: twice the shapes for the same style,
+   * for brands whose images have no handed text or asymmetric marks.
+   */
+  mirrorAugmentation: boolean;
+  /**
+   * Min-SNR-γ weighting (Hang et al. 2023) of the denoising rows (SFT, DRO's anchor): each row weighs
+   * min(SNR, γ)/(SNR + 1) for v-prediction, so no noise level dominates. 0 = every row weighs the same.
+   */
+  minSnrGamma: number;
   lr: number;
   margin: number;
   captionDropout: number;
@@ -67,6 +77,8 @@ export const DEFAULT_FINE_TUNE_HYPERPARAMETERS: FineTuneHyperparameters = {
   sftWeight: 1,
   maxTimestepFraction: 1,
   preservationWeight: 0,
+  mirrorAugmentation: false,
+  minSnrGamma: 0,
   lr: 1e-3,
   margin: 0.01,
   captionDropout: 0.2,
@@ -102,5 +114,7 @@ export function validateHyperparameters(hp: FineTuneHyperparameters): void {
   if (!(hp.emaDecay >= 0 && hp.emaDecay < 1)) throw new RangeError('emaDecay must be in [0, 1)');
   if (!(hp.gradClip > 0)) throw new RangeError('gradClip must be positive');
   if (!(hp.policyGuidance >= 1 && hp.policyGuidance <= 20)) throw new RangeError('policyGuidance must be in [1, 20]');
+  if (!(hp.minSnrGamma >= 0 && hp.minSnrGamma <= 1000)) throw new RangeError('minSnrGamma must be in [0, 1000]');
+  if (typeof hp.mirrorAugmentation !== 'boolean') throw new RangeError('mirrorAugmentation must be true or false');
   if (!Number.isInteger(hp.seed) || hp.seed < 0) throw new RangeError('seed must be a non-negative integer');
 }

@@ -8,7 +8,7 @@ import { OrtTextEncoder, OrtUNetDenoiser } from '../pipeline/onnx-executors';
 import { AdamW, AdamWState, Ema } from '../training/adamw.optimizer';
 import { CheckpointStore } from '../training/checkpoint.store';
 import { createTrainingStep, TrainingStep } from '../training/training-backend';
-import { appendRows, Demonstration, preservationRows, prepareDemonstrations, sftBatch } from './demonstration-batches';
+import { appendRows, Demonstration, denoisingRowWeights, preservationRows, prepareDemonstrations, sftBatch } from './demonstration-batches';
 import { droBatch, droDiagnostics } from './dro-hinge';
 import { DEFAULT_FINE_TUNE_HYPERPARAMETERS, DEFAULT_RECOMMENDED_SCALE, FineTuneHyperparameters, FineTuneMethod, validateHyperparameters } from './fine-tune.hyperparameters';
 import { samplePolicyTrajectories } from './policy-sampling';
@@ -160,7 +160,11 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
           o.onTiming?.('policySampling', (performance.now() - t0) / 1000);
         }
         let inputs = await droBatch(prep, reference!, state.buffer, hp.batchSize, state.rng);
-        if (hp.sftWeight > 0) inputs.weights = Float32Array.from({ length: 2 * hp.batchSize }, (_, i) => (i < hp.batchSize ? hp.sftWeight / hp.batchSize : 0));
+        if (hp.sftWeight > 0) {
+          // The anchor: the expert rows' denoising loss (the first B rows), the policy rows unweighted.
+          inputs.weights = new Float32Array(2 * hp.batchSize);
+          inputs.weights.set(denoisingRowWeights(prep, inputs.timesteps.subarray(0, hp.batchSize), hp.sftWeight / hp.batchSize));
+        }
         if (preserve) inputs = appendRows(inputs, await preservationRows(prep, reference!, preservationRowCount, state.rng));
         result = await trainer.step(inputs, loraTrainingFeeds(adapter, { modules }));
         const pairRows = 2 * hp.batchSize;

@@ -1,5 +1,5 @@
 import { LoraAdapter } from '../lora/lora-adapter';
-import { packLoraBatch } from '../lora/lora-batch.packer';
+import { activeAdaptersByTimestep, packLoraBatch } from '../lora/lora-batch.packer';
 import { applyClassifierFreeGuidance } from '../pipeline/classifier-free-guidance';
 import { OrtUNetDenoiser } from '../pipeline/onnx-executors';
 import { Random, createScheduler, perturbedTimesteps } from '../schedulers';
@@ -28,29 +28,22 @@ export async function samplePolicyTrajectories(prep: PreparedDemonstrations, den
   // Guided sampling runs the conditional and the unconditional half in one batch.
   const inputs = guided ? [...cond, ...cond.map(() => ({ emb: prep.emptyEmbedding, mask: prep.emptyMask }))] : cond;
   // The policy acts where the adapter will act when sampling: below the timestep window, the base above it.
-  const windowEnd = hp.maxTimestepFraction * T;
-  const feeds = new Map<string, ReturnType<typeof packLoraBatch>['feeds']>();
-  const loraFor = (timesteps: Float32Array) => {
-    const active = Array.from(timesteps, (t) => t < windowEnd);
-    const key = active.map(Number).join('');
-    if (!feeds.has(key)) {
-      const rows = guided ? [...active, ...active] : active;
-      feeds.set(key, packLoraBatch(prep.modules, prep.moduleShapes, rows.map((on) => (on ? [{ adapter: policy, scale: 1 }] : []))).feeds);
-    }
-    return feeds.get(key)!;
-  };
+  const policyUse = { adapter: policy, scale: 1, timestepWindow: hp.maxTimestepFraction };
+  const rows = inputs.map(() => [policyUse]);
+  const loraFor = activeAdaptersByTimestep(rows, T, (active) => packLoraBatch(prep.modules, prep.moduleShapes, active).feeds);
   const encoderHiddenStates = stack(inputs.map((c) => c.emb));
   const encoderMask = stack(inputs.map((c) => c.mask));
   const guidanceScales = new Float32Array(count).fill(hp.policyGuidance);
   for (let s = 0; s < hp.samplingSteps; s++) {
     const timesteps = Float32Array.from(trajectories, (t) => t.timesteps[s]);
+    const batchTimesteps = guided ? Float32Array.from([...timesteps, ...timesteps]) : timesteps;
     const out = await denoiser.predict({
       batch: inputs.length,
       sample: guided ? stack([...xs, ...xs]) : stack(xs),
-      timesteps: guided ? Float32Array.from([...timesteps, ...timesteps]) : timesteps,
+      timesteps: batchTimesteps,
       encoderHiddenStates,
       encoderMask,
-      lora: loraFor(timesteps),
+      lora: loraFor(batchTimesteps),
     });
     const outputs = guided ? applyClassifierFreeGuidance(out, count, guidanceScales) : out;
     for (let i = 0; i < count; i++) {

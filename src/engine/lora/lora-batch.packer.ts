@@ -26,6 +26,23 @@ export interface AdapterUse {
   timestepWindow?: number;
 }
 
+/**
+ * The adapters of each row that act at a timestep: those whose timestep window reaches it
+ * (t < window · trainTimesteps). `packFor` turns a batch's active adapters into feeds, called once per
+ * distinct active set so a sampling loop packs at most a few times. `timesteps` is one timestep for every
+ * row or one per row.
+ */
+export function activeAdaptersByTimestep<F>(perRow: AdapterUse[][], trainTimesteps: number, packFor: (active: AdapterUse[][]) => F): (timesteps: number | ArrayLike<number>) => F {
+  const packed = new Map<string, F>();
+  return (timesteps) => {
+    const tOf = (row: number) => (typeof timesteps === 'number' ? timesteps : timesteps[row]);
+    const on = perRow.map((uses, row) => uses.map((u) => tOf(row) < (u.timestepWindow ?? 1) * trainTimesteps));
+    const key = on.map((flags) => flags.map(Number).join('')).join(',');
+    if (!packed.has(key)) packed.set(key, packFor(perRow.map((uses, row) => uses.filter((_, k) => on[row][k]))));
+    return packed.get(key)!;
+  };
+}
+
 export interface LoraFeed {
   data: Float32Array;
   dims: [number, number, number];

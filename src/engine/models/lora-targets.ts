@@ -9,6 +9,8 @@
  *   conv2, conv_shortcut and time_emb_proj, proj_in/proj_out, down/upsamplers and the attention
  *   and feed-forward layers (the default: it reaches full resolution without touching the layers
  *   that read and write pixels directly);
+ * - `decoder`: the `blocks` layers of the up blocks only, which render the features the down and mid
+ *   blocks computed: the layout stays the base model's while outlines and fills can change;
  * - `all`: `blocks` plus conv_in and conv_out. A LoRA on conv_out writes the prediction itself and
  *   leaves isolated dark and bright pixels on OpenMoji brand adapters (README, Quality).
  */
@@ -18,13 +20,14 @@ import { attentionProjectionModules } from './unet-2d-condition.model';
 import { parseUNetConfig, type UNetConfig } from './unet-config';
 import { unetParamShapes } from './unet-params';
 
-export const LORA_TARGETS = ['attention', 'attention+ff', 'blocks', 'all'] as const;
+export const LORA_TARGETS = ['attention', 'attention+ff', 'blocks', 'decoder', 'all'] as const;
 export type LoraTargets = (typeof LORA_TARGETS)[number];
 
 const FEED_FORWARD = /\.ff\.net\.(0\.proj|2)$/;
 /** The timestep MLP is shared by every block: adapting it shifts how the model reads noise levels. */
 const EXCLUDED_FROM_ALL = /^time_embedding\./;
 const PIXEL_LAYERS = /^conv_(in|out)$/;
+const DECODER = /^up_blocks\./;
 
 /** Module names (without `unet.`) for a target set, in forward order. */
 export function loraTargetModules(cfg: UNetConfig, targets: LoraTargets): string[] {
@@ -33,6 +36,7 @@ export function loraTargetModules(cfg: UNetConfig, targets: LoraTargets): string
   const modules = weights.map(([name]) => name.slice(0, -'.weight'.length)).filter((m) => !EXCLUDED_FROM_ALL.test(m));
   if (targets === 'all') return modules;
   if (targets === 'blocks') return modules.filter((m) => !PIXEL_LAYERS.test(m));
+  if (targets === 'decoder') return modules.filter((m) => DECODER.test(m));
   if (targets === 'attention+ff') {
     const attention = new Set(attentionProjectionModules(cfg));
     return modules.filter((m) => attention.has(m) || FEED_FORWARD.test(m));

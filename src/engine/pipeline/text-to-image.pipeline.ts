@@ -5,7 +5,7 @@ import { checkImageSize, estimateActivationBytes } from '../models/generation-si
 import { createScheduler, isStochasticScheduler, Random, type SchedulerName } from '../schedulers';
 import { adaptableModules, loraModuleShapes, loraTargetModules } from '../models/lora-targets';
 import type { ModuleShape } from '../lora/lora-adapter';
-import { AdapterUse, packLoraBatch } from '../lora/lora-batch.packer';
+import { activeAdaptersByTimestep, AdapterUse, packLoraBatch } from '../lora/lora-batch.packer';
 import { Denoiser, TextEncoder, LoraFeeds, VaeDecoder } from './denoiser';
 import { applyClassifierFreeGuidance } from './classifier-free-guidance';
 
@@ -305,23 +305,14 @@ export class TextToImagePipeline {
     return [...new Set([...tokenizer.unknownWords(request.prompt), ...tokenizer.unknownWords(request.negativePrompt ?? '')])];
   }
 
-  /**
-   * LoRA feeds per timestep: rows whose adapters have a timestep window drop them at noise levels
-   * above it. Feeds are packed once per distinct set of active adapters.
-   */
+  /** LoRA feeds per timestep: rows whose adapters have a timestep window drop them at noise levels above it. */
   private adaptersPerStep(modules: string[], perRow: AdapterUse[][], duplicateForGuidance: boolean, trainTimesteps: number): (t: number) => LoraFeeds | null {
     const windowed = perRow.some((uses) => uses.some((u) => (u.timestepWindow ?? 1) < 1));
     if (!windowed) {
       const lora = this.packAdapters(modules, perRow, duplicateForGuidance);
       return () => lora;
     }
-    const packed = new Map<string, LoraFeeds | null>();
-    return (t) => {
-      const active = perRow.map((uses) => uses.filter((u) => t < (u.timestepWindow ?? 1) * trainTimesteps));
-      const key = active.map((uses) => uses.length).join(',');
-      if (!packed.has(key)) packed.set(key, this.packAdapters(modules, active, duplicateForGuidance));
-      return packed.get(key)!;
-    };
+    return activeAdaptersByTimestep(perRow, trainTimesteps, (active) => this.packAdapters(modules, active, duplicateForGuidance));
   }
 
   private packAdapters(modules: string[], perRow: AdapterUse[][], duplicateForGuidance: boolean): LoraFeeds | null {
