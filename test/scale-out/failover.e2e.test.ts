@@ -20,6 +20,7 @@ import { adaptersPrefix, fineTuneAdapterKey, fineTuneCheckpointPrefix } from '..
 const ADMIN_TOKEN = 'scale-out-admin-token-0123456789';
 /** Long enough to kill its worker mid-run after a checkpoint; tiny enough to finish in seconds. */
 const DRO = { steps: 60, batchSize: 2, samplingSteps: 2, bufferBatch: 2 };
+const LEASE_S = 30;
 
 interface JobRow {
   status: string;
@@ -61,7 +62,9 @@ describeScaleOut(`scale-out on PostgreSQL + Redis (${storageKind}): an API with 
       REDIS_URL: await freshRedisUrl(3),
       DATA_DIR: join(root, 'data'),
       MODELS_DIR: join(root, 'models'),
-      WORKER_LEASE_S: '5',
+      // Longer than the worker's start of a DRO job, which builds its training graph on the event loop
+      // (about 17 s on 2 cores with the default targets) and renews no lease meanwhile.
+      WORKER_LEASE_S: String(LEASE_S),
       WORKER_POLL_MS: '200',
       FINE_TUNE_CHECKPOINT_EVERY: '2',
       TRAINING_THREADS: '1',
@@ -117,14 +120,14 @@ describeScaleOut(`scale-out on PostgreSQL + Redis (${storageKind}): an API with 
     const killedAt = performance.now();
     assert.equal((await victim.exited).signal, 'SIGKILL');
 
-    const takenOver = await waitFor(async () => ((await row(id)).worker_id === survivor.id ? performance.now() : undefined), 'the other worker to take the job', 60_000, 20);
+    const takenOver = await waitFor(async () => ((await row(id)).worker_id === survivor.id ? performance.now() : undefined), 'the other worker to take the job', 3 * LEASE_S * 1000, 20);
     const done = await waitFor(async () => {
       const r = await row(id);
       return ['succeeded', 'failed', 'canceled'].includes(r.status) ? r : undefined;
     }, 'the job to finish', 120_000, 50);
     const failoverS = (takenOver - killedAt) / 1000;
-    t.diagnostic(`failover: ${failoverS.toFixed(2)} s from SIGKILL at step ${running.step} to the job running on ${survivor.id} (WORKER_LEASE_S=5)`);
-    console.log(JSON.stringify({ failoverSeconds: Number(failoverS.toFixed(2)), killedAtStep: running.step, leaseSeconds: 5 }));
+    t.diagnostic(`failover: ${failoverS.toFixed(2)} s from SIGKILL at step ${running.step} to the job running on ${survivor.id} (WORKER_LEASE_S=${LEASE_S})`);
+    console.log(JSON.stringify({ failoverSeconds: Number(failoverS.toFixed(2)), killedAtStep: running.step, leaseSeconds: LEASE_S }));
 
     assert.equal(done.status, 'succeeded', survivor.output().slice(-2000));
     assert.equal(done.attempts, 2);
